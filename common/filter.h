@@ -1,0 +1,18 @@
+/* filter.h - NIP-01 subscription filters: validation (and, later, matching). */
+#ifndef RELAYPOOL_FILTER_H
+#define RELAYPOOL_FILTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Checks that f is a NIP-01 filter object: ids/authors arrays of 64 lowercase hex,
+ * kinds array of integers 0-65535, since/until/limit non-negative integers, "#x"
+ * (one ASCII letter) arrays of strings. Unknown members are errors.
+ * Returns 0, or -EINVAL with a message naming the member in err. */
+int filter_validate(const json_t *f, char *err, size_t errlen);
+
+/* True if s is exactly n lowercase hex digits. */
+bool hex_is_lower(const char *s, size_t n);
+
+#endif

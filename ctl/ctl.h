@@ -1,0 +1,42 @@
+/* ctl.h - what relaypoolctl's commands share: global options, the output renderer, the
+ * connection, and the command table entry. */
+#ifndef RELAYPOOLCTL_CTL_H
+#define RELAYPOOLCTL_CTL_H
+
+#include <stdbool.h>
+
+#include "client.h"
+#include "output.h"
+#include "proto.h"
+#include "util.h"
+
+struct ctl {
+	const char *socket;
+	bool json;
+	const struct output *out;
+	struct client client;
+	bool connected;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct ctl *ctl, int argc, char **argv); /* returns an rp_exit code */
+	const char *args;                                   /* usage after the name */
+	const char *summary;
+	const char *help; /* full text for "relaypoolctl COMMAND --help" */
+};
+
+/* Connects on first use; returns RP_EXIT_OK or RP_EXIT_UNREACHABLE (message printed). */
+int ctl_connect(struct ctl *ctl);
+/* Runs one request/reply exchange and renders it with render (or out->error on failure).
+ * Returns the exit code. */
+int ctl_simple(struct ctl *ctl, const char *op, json_t *args, void (*render)(const json_t *reply));
+/* For commands without options: handles --help / -h and rejects anything else. Returns -1
+ * to continue, or an exit code. */
+int ctl_no_options(const struct command *cmd, int argc, char **argv);
+void ctl_command_help(const struct command *cmd, FILE *f);
+
+/* Command families. */
+extern const struct command cmd_status, cmd_reload, cmd_version;
+
+#endif

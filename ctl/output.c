@@ -1,0 +1,160 @@
+/* output.c - text and JSON renderers for relaypoolctl. Text goes to stdout, errors to
+ * stderr; JSON mode prints every reply line as the daemon sent it, errors included. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output.h"
+#include "proto.h"
+
+void output_json_line(const json_t *v)
+{
+	json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+char *output_duration(double seconds, char *buf, size_t len)
+{
+	unsigned long long s = (unsigned long long)seconds;
+
+	if (s >= 86400)
+		snprintf(buf, len, "%llud%lluh", s / 86400, s % 86400 / 3600);
+	else if (s >= 3600)
+		snprintf(buf, len, "%lluh%llum", s / 3600, s % 3600 / 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%llum%llus", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%.1fs", seconds);
+	return buf;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "-";
+}
+
+static long long num(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+static void text_error(const json_t *reply)
+{
+	const json_t *e = json_object_get(reply, RP_F_ERROR);
+	fprintf(stderr, "relaypoolctl: %s (%s)\n", str(e, RP_F_MESSAGE), str(e, RP_F_CODE));
+}
+
+static void text_status(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+	const json_t *counts = json_object_get(res, "counts");
+	const json_t *relays = json_object_get(res, "relays"), *groups = json_object_get(res, "groups");
+	char up[32];
+	size_t i;
+	json_t *r;
+
+	printf("relaypoold %s (protocol %lld), pid %lld, up %s\n", str(res, "version"), num(res, "protocol"),
+	       num(res, "pid"), output_duration(json_number_value(json_object_get(res, "uptime_s")), up, sizeof(up)));
+	printf("config     %s (log level %s)\n", str(res, "config"), str(res, "log_level"));
+	printf("clients    %lld connected, %lld requests served, %lld reloads (%lld failed)\n",
+	       num(counts, "clients"), num(counts, "requests"), num(counts, "reloads"),
+	       num(counts, "reload_failures"));
+	printf("\n%-16s %-40s %8s %8s\n", "RELAY", "URL", "SESSIONS", "INFLIGHT");
+	json_array_foreach(relays, i, r)
+		printf("%-16s %-40s %8lld %8lld\n", str(r, "name"), str(r, "url"), num(r, "sessions"),
+		       num(r, "inflight"));
+	if (json_array_size(relays) == 0)
+		printf("(no relays configured)\n");
+	if (json_array_size(groups) == 0)
+		return;
+	printf("\n%-16s %-30s %s\n", "GROUP", "RELAYS", "FILTER");
+	json_array_foreach(groups, i, r) {
+		char names[256] = "";
+		size_t j, off = 0;
+		json_t *n;
+		json_array_foreach(json_object_get(r, "relays"), j, n)
+			if (off < sizeof(names))
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", j ? "," : "",
+							json_string_value(n));
+		char *f = json_object_get(r, "filter") ? json_dumps(json_object_get(r, "filter"), JSON_COMPACT)
+							: NULL;
+		printf("%-16s %-30s %s\n", str(r, "name"), names, f ? f : "-");
+		free(f);
+	}
+}
+
+static void print_names(const char *label, const json_t *a)
+{
+	size_t i;
+	json_t *v;
+
+	if (json_array_size(a) == 0)
+		return;
+	printf("  %s:", label);
+	json_array_foreach(a, i, v) {
+		if (json_is_string(v))
+			printf(" %s", json_string_value(v));
+		else
+			printf(" %s", str(v, "name"));
+	}
+	printf("\n");
+}
+
+static void text_reload(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+	const json_t *ch = json_object_get(res, "changes");
+	const json_t *rel = json_object_get(ch, "relays"), *grp = json_object_get(ch, "groups");
+
+	printf("reloaded %s\n", str(res, "config"));
+	print_names("relays added", json_object_get(rel, "added"));
+	print_names("relays removed", json_object_get(rel, "removed"));
+	print_names("relays changed", json_object_get(rel, "changed"));
+	print_names("groups added", json_object_get(grp, "added"));
+	print_names("groups removed", json_object_get(grp, "removed"));
+	print_names("groups changed", json_object_get(grp, "changed"));
+	print_names("pool settings changed", json_object_get(ch, "pool"));
+	print_names("daemon settings changed", json_object_get(ch, "daemon"));
+	print_names("need a restart", json_object_get(ch, "restart_required"));
+}
+
+static void text_version(const char *ctl_version, const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+
+	printf("relaypoolctl %s (control protocol %d)\n", ctl_version, RP_PROTO_VERSION);
+	if (res)
+		printf("relaypoold   %s (control protocol %lld)\n", str(res, "version"), num(res, "protocol"));
+}
+
+const struct output output_text = {
+	.error = text_error,
+	.status = text_status,
+	.reload = text_reload,
+	.version = text_version,
+};
+
+/* ---- JSON ----------------------------------------------------------------------------- */
+
+static void json_reply(const json_t *reply)
+{
+	output_json_line(reply);
+}
+
+static void json_version(const char *ctl_version, const json_t *reply)
+{
+	json_t *o = json_pack("{s:s, s:i, s:O?}", "relaypoolctl", ctl_version, "protocol", RP_PROTO_VERSION,
+			      "daemon", reply ? json_object_get(reply, RP_F_RESULT) : NULL);
+	output_json_line(o);
+	json_decref(o);
+}
+
+const struct output output_json = {
+	.error = json_reply,
+	.status = json_reply,
+	.reload = json_reply,
+	.version = json_version,
+};

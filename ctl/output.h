@@ -1,0 +1,24 @@
+/* output.h - relaypoolctl's renderers: one table of functions with a human (text) and a
+ * machine (--json: the daemon's reply lines verbatim) implementation. */
+#ifndef RELAYPOOLCTL_OUTPUT_H
+#define RELAYPOOLCTL_OUTPUT_H
+
+#include <jansson.h>
+
+struct output {
+	/* A failed reply ({"ok": false, "error": ...}). */
+	void (*error)(const json_t *reply);
+	void (*status)(const json_t *reply);
+	void (*reload)(const json_t *reply);
+	void (*version)(const char *ctl_version, const json_t *reply);
+};
+
+extern const struct output output_text;
+extern const struct output output_json;
+
+/* Prints one JSON value as a single compact line on stdout. */
+void output_json_line(const json_t *v);
+/* "3d4h", "12m5s", "42s" */
+char *output_duration(double seconds, char *buf, size_t len);
+
+#endif

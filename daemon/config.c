@@ -1,0 +1,1081 @@
+/* config.c - relaypoold.conf. libinih does the INI syntax; we feed it through our own line
+ * reader so every value carries its file:line (the Debian build of inih has no
+ * INI_HANDLER_LINENO), empty and repeated sections are seen, and over-long lines (inih's
+ * buffer is INI_MAX_LINE) are reported instead of being split silently. Parsing first
+ * collects raw sections and keys, then interprets them, so [pool] may come after [relay]. */
+#include <errno.h>
+#include <grp.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "filter.h"
+#include "log.h"
+#include "proto.h"
+#include "units.h"
+#include "util.h"
+
+#define MAX_RELAYS 1024
+#define MAX_GROUPS 1024
+#define MAX_ERRORS 50
+/* Printed lines stay below inih's default INI_MAX_LINE (200) so output parses back. */
+#define PRINT_WIDTH 160
+
+/* ---- raw collection ---------------------------------------------------------------- */
+
+struct raw_key {
+	char *name;
+	char *value;
+	int line;
+	bool continued;
+};
+
+struct raw_section {
+	char *header; /* text between the brackets, trimmed */
+	int line;
+	struct raw_key *keys;
+	size_t n_keys;
+};
+
+struct parser {
+	const char *file;
+	FILE *f;
+	int line;
+	bool cont;          /* the line just read continues the previous key */
+	bool has_prev_name; /* mirrors inih: a key was read since the section began */
+	struct raw_section *secs;
+	size_t n_secs;
+	char *errors;
+	size_t errors_len;
+	int n_errors;
+};
+
+static void perr(struct parser *p, int line, const char *fmt, ...) _printf_(3, 4);
+static void perr(struct parser *p, int line, const char *fmt, ...)
+{
+	char msg[1024];
+	int n;
+	va_list ap;
+
+	if (p->n_errors > MAX_ERRORS)
+		return;
+	if (p->n_errors++ == MAX_ERRORS) {
+		snprintf(msg, sizeof(msg), "too many errors, giving up");
+	} else {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	n = snprintf(NULL, 0, "%s:%d: %s\n", p->file, line, msg);
+	p->errors = realloc(p->errors, p->errors_len + (size_t)n + 1);
+	if (!p->errors)
+		abort();
+	snprintf(p->errors + p->errors_len, (size_t)n + 1, "%s:%d: %s\n", p->file, line, msg);
+	p->errors_len += (size_t)n;
+}
+
+static void *xrealloc_array(void *ptr, size_t n, size_t size)
+{
+	void *r = reallocarray(ptr, n, size);
+	if (!r)
+		abort();
+	return r;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *r = strdup(s);
+	if (!r)
+		abort();
+	return r;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = '\0';
+	return s;
+}
+
+static void begin_section(struct parser *p, char *header)
+{
+	struct raw_section *s;
+
+	p->secs = xrealloc_array(p->secs, p->n_secs + 1, sizeof(*p->secs));
+	s = &p->secs[p->n_secs++];
+	memset(s, 0, sizeof(*s));
+	s->header = xstrdup(trim(header));
+	s->line = p->line;
+}
+
+/* The ini_reader: fgets plus classification of the line inih is about to parse. */
+static char *reader(char *buf, int num, void *stream)
+{
+	struct parser *p = stream;
+	size_t len;
+	char *s;
+
+	if (!fgets(buf, num, p->f))
+		return NULL;
+	p->line++;
+	p->cont = false;
+	len = strlen(buf);
+	if (len == (size_t)num - 1 && buf[len - 1] != '\n' && !feof(p->f)) {
+		int c;
+		while ((c = getc(p->f)) != EOF && c != '\n')
+			;
+		perr(p, p->line, "line longer than %d characters; continue long values on indented lines",
+		     num - 2);
+		strcpy(buf, "\n");
+		return buf;
+	}
+	s = buf;
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '\0' || *s == '\n' || *s == '\r' || *s == ';' || *s == '#')
+		return buf;
+	if (s > buf && p->has_prev_name) {
+		p->cont = true;
+	} else if (*s == '[') {
+		char *close = strchr(s, ']');
+		p->has_prev_name = false;
+		if (close) {
+			char tmp[1024];
+			snprintf(tmp, sizeof(tmp), "%.*s", (int)(close - s - 1), s + 1);
+			begin_section(p, tmp);
+		}
+	} else {
+		p->has_prev_name = strpbrk(s, "=:") != NULL;
+	}
+	return buf;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	struct raw_section *s;
+	struct raw_key *k;
+
+	(void)section;
+	if (p->n_secs == 0) {
+		perr(p, p->line, "key '%s' outside of a section", name);
+		return 1;
+	}
+	s = &p->secs[p->n_secs - 1];
+	if (p->cont && s->n_keys > 0) {
+		k = &s->keys[s->n_keys - 1];
+		size_t a = strlen(k->value), b = strlen(value);
+		k->value = realloc(k->value, a + b + 2);
+		if (!k->value)
+			abort();
+		/* Continuations are stored with a '\n' marker; interpretation decides the join. */
+		k->value[a] = '\n';
+		memcpy(k->value + a + 1, value, b + 1);
+		k->continued = true;
+		return 1;
+	}
+	s->keys = xrealloc_array(s->keys, s->n_keys + 1, sizeof(*s->keys));
+	k = &s->keys[s->n_keys++];
+	k->name = xstrdup(name);
+	k->value = xstrdup(value);
+	k->line = p->line;
+	k->continued = false;
+	return 1;
+}
+
+static void raw_free(struct parser *p)
+{
+	for (size_t i = 0; i < p->n_secs; i++) {
+		for (size_t j = 0; j < p->secs[i].n_keys; j++) {
+			free(p->secs[i].keys[j].name);
+			free(p->secs[i].keys[j].value);
+		}
+		free(p->secs[i].keys);
+		free(p->secs[i].header);
+	}
+	free(p->secs);
+}
+
+/* ---- option tables ------------------------------------------------------------------ */
+
+enum opt_type { OPT_COUNT, OPT_DURATION, OPT_SIZE };
+
+struct pool_optdef {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	uint64_t min, max, dflt;
+};
+
+#define POOL_OPT(n, t, mn, mx, d) { #n, t, offsetof(struct pool_opts, n), mn, mx, d }
+static const struct pool_optdef pool_defs[] = {
+	POOL_OPT(sessions, OPT_COUNT, 1, 64, 2),
+	POOL_OPT(inflight, OPT_COUNT, 1, 4096, 16),
+	POOL_OPT(queue, OPT_COUNT, 1, 1000000, 10000),
+	POOL_OPT(max_attempts, OPT_COUNT, 1, 100, 3),
+	{ "connect_timeout", OPT_DURATION, offsetof(struct pool_opts, connect_timeout_ms), 100, 600000, 10000 },
+	{ "publish_timeout", OPT_DURATION, offsetof(struct pool_opts, publish_timeout_ms), 100, 600000, 10000 },
+	{ "ping_interval", OPT_DURATION, offsetof(struct pool_opts, ping_interval_ms), 1000, 3600000, 30000 },
+	{ "pong_timeout", OPT_DURATION, offsetof(struct pool_opts, pong_timeout_ms), 100, 600000, 10000 },
+	{ "backoff_base", OPT_DURATION, offsetof(struct pool_opts, backoff_base_ms), 10, 600000, 1000 },
+	{ "backoff_max", OPT_DURATION, offsetof(struct pool_opts, backoff_max_ms), 100, 3600000, 60000 },
+	POOL_OPT(max_message, OPT_SIZE, 1024, 256 * 1024 * 1024, 1024 * 1024),
+};
+
+static uint64_t opt_get(const struct pool_opts *o, const struct pool_optdef *d)
+{
+	const char *base = (const char *)o + d->off;
+	if (d->type == OPT_COUNT)
+		return *(const uint32_t *)base;
+	return *(const uint64_t *)base;
+}
+
+static void opt_set(struct pool_opts *o, const struct pool_optdef *d, uint64_t v)
+{
+	char *base = (char *)o + d->off;
+	if (d->type == OPT_COUNT)
+		*(uint32_t *)base = (uint32_t)v;
+	else
+		*(uint64_t *)base = v;
+}
+
+static char *format_value(enum opt_type t, uint64_t v, char *buf, size_t len)
+{
+	if (t == OPT_DURATION)
+		return units_format_duration_ms(v, buf, len);
+	if (t == OPT_SIZE)
+		return units_format_size(v, buf, len);
+	snprintf(buf, len, "%" PRIu64, v);
+	return buf;
+}
+
+/* Parses one numeric value of type t within [min, max]; reports at k's line. */
+static int parse_number(struct parser *p, const struct raw_key *k, enum opt_type t, uint64_t min,
+			uint64_t max, uint64_t *out)
+{
+	static const char *const kinds[] = {
+		[OPT_COUNT] = "an integer",
+		[OPT_DURATION] = "a duration (e.g. 500ms, 30s, 5m, 1h)",
+		[OPT_SIZE] = "a size (e.g. 65536, 64KiB, 1MiB)",
+	};
+	char lo[32], hi[32];
+	int r;
+
+	if (t == OPT_COUNT)
+		r = units_parse_uint(k->value, out);
+	else if (t == OPT_DURATION)
+		r = units_parse_duration_ms(k->value, out);
+	else
+		r = units_parse_size(k->value, out);
+	if (r == 0 && *out >= min && *out <= max)
+		return 0;
+	perr(p, k->line, "%s: expected %s from %s to %s, got '%s'", k->name, kinds[t],
+	     format_value(t, min, lo, sizeof(lo)), format_value(t, max, hi, sizeof(hi)), k->value);
+	return -EINVAL;
+}
+
+static const struct pool_optdef *find_pool_def(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
+		if (streq(pool_defs[i].name, name))
+			return &pool_defs[i];
+	return NULL;
+}
+
+static int parse_bool(struct parser *p, const struct raw_key *k, bool *out)
+{
+	const char *v = k->value;
+
+	if (streq(v, "yes") || streq(v, "true") || streq(v, "on") || streq(v, "1"))
+		return *out = true, 0;
+	if (streq(v, "no") || streq(v, "false") || streq(v, "off") || streq(v, "0"))
+		return *out = false, 0;
+	perr(p, k->line, "%s: expected yes or no, got '%s'", k->name, v);
+	return -EINVAL;
+}
+
+/* ---- interpretation ----------------------------------------------------------------- */
+
+/* Splits a space (or continuation) separated list into a NULL-terminated array. */
+static char **split_words(const char *s, size_t *n)
+{
+	char **v = NULL;
+	char *copy = xstrdup(s), *save = NULL;
+
+	*n = 0;
+	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		v = xrealloc_array(v, *n + 2, sizeof(*v));
+		v[(*n)++] = xstrdup(w);
+		v[*n] = NULL;
+	}
+	free(copy);
+	return v;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Only list and JSON values may continue on indented lines. */
+static bool check_single_line(struct parser *p, const struct raw_key *k)
+{
+	if (!k->continued)
+		return true;
+	perr(p, k->line, "%s: the value does not continue on the next line (only relays, allow_users, "
+			 "allow_groups and filter do)",
+	     k->name);
+	return false;
+}
+
+static int parse_abs_path(struct parser *p, const struct raw_key *k, char **out)
+{
+	if (!check_single_line(p, k))
+		return -EINVAL;
+	if (k->value[0] != '/') {
+		perr(p, k->line, "%s: expected an absolute path, got '%s'", k->name, k->value);
+		return -EINVAL;
+	}
+	free(*out);
+	*out = xstrdup(k->value);
+	return 0;
+}
+
+static int resolve_uid(const char *s, uid_t *uid)
+{
+	uint64_t v;
+	struct passwd *pw;
+
+	if (units_parse_uint(s, &v) == 0 && v < UINT32_MAX)
+		return *uid = (uid_t)v, 0;
+	pw = getpwnam(s);
+	if (!pw)
+		return -ENOENT;
+	*uid = pw->pw_uid;
+	return 0;
+}
+
+static int resolve_gid(const char *s, gid_t *gid)
+{
+	uint64_t v;
+	struct group *gr;
+
+	if (units_parse_uint(s, &v) == 0 && v < UINT32_MAX)
+		return *gid = (gid_t)v, 0;
+	gr = getgrnam(s);
+	if (!gr)
+		return -ENOENT;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+static void parse_allow_users(struct parser *p, const struct raw_key *k, struct config_daemon *d)
+{
+	strv_free(d->allow_users, d->n_allow_users);
+	free(d->allow_uids);
+	d->allow_users = split_words(k->value, &d->n_allow_users);
+	d->allow_uids = xrealloc_array(NULL, d->n_allow_users + 1, sizeof(uid_t));
+	for (size_t i = 0; i < d->n_allow_users; i++)
+		if (resolve_uid(d->allow_users[i], &d->allow_uids[i]) < 0)
+			perr(p, k->line, "allow_users: unknown user '%s'", d->allow_users[i]);
+}
+
+static void parse_allow_groups(struct parser *p, const struct raw_key *k, struct config_daemon *d)
+{
+	strv_free(d->allow_groups, d->n_allow_groups);
+	free(d->allow_gids);
+	d->allow_groups = split_words(k->value, &d->n_allow_groups);
+	d->allow_gids = xrealloc_array(NULL, d->n_allow_groups + 1, sizeof(gid_t));
+	for (size_t i = 0; i < d->n_allow_groups; i++)
+		if (resolve_gid(d->allow_groups[i], &d->allow_gids[i]) < 0)
+			perr(p, k->line, "allow_groups: unknown group '%s'", d->allow_groups[i]);
+}
+
+static const char *const daemon_keys = "socket, socket_group, cache, key, log_level, allow_users, "
+				       "allow_groups, max_clients, max_line, client_buffer";
+
+static void interpret_daemon_key(struct parser *p, const struct raw_key *k, struct config_daemon *d)
+{
+	uint64_t v;
+
+	if (streq(k->name, "socket")) {
+		parse_abs_path(p, k, &d->socket);
+	} else if (streq(k->name, "cache")) {
+		parse_abs_path(p, k, &d->cache);
+	} else if (streq(k->name, "key")) {
+		if (k->value[0] == '\0') {
+			free(d->key);
+			d->key = NULL;
+		} else {
+			parse_abs_path(p, k, &d->key);
+		}
+	} else if (streq(k->name, "socket_group")) {
+		if (!check_single_line(p, k))
+			return;
+		if (resolve_gid(k->value, &d->socket_gid) < 0) {
+			perr(p, k->line, "socket_group: unknown group '%s'", k->value);
+			return;
+		}
+		free(d->socket_group);
+		d->socket_group = xstrdup(k->value);
+	} else if (streq(k->name, "log_level")) {
+		int l = log_level_from_string(k->value);
+		if (l < 0 || !check_single_line(p, k))
+			perr(p, k->line, "log_level: expected debug, info, notice, warning or err, got '%s'",
+			     k->value);
+		else
+			d->log_level = l;
+	} else if (streq(k->name, "allow_users")) {
+		parse_allow_users(p, k, d);
+	} else if (streq(k->name, "allow_groups")) {
+		parse_allow_groups(p, k, d);
+	} else if (streq(k->name, "max_clients")) {
+		if (check_single_line(p, k) && parse_number(p, k, OPT_COUNT, 1, 65536, &v) == 0)
+			d->max_clients = (uint32_t)v;
+	} else if (streq(k->name, "max_line")) {
+		if (check_single_line(p, k) && parse_number(p, k, OPT_SIZE, 1024, 64ULL << 20, &v) == 0)
+			d->max_line = v;
+	} else if (streq(k->name, "client_buffer")) {
+		if (check_single_line(p, k) && parse_number(p, k, OPT_SIZE, 64 << 10, 1ULL << 30, &v) == 0)
+			d->client_buffer = v;
+	} else {
+		perr(p, k->line, "unknown key '%s' in [daemon] (expected one of: %s)", k->name, daemon_keys);
+	}
+}
+
+/* A pool option in [pool] or [relay]; returns false if name is not one. */
+static bool interpret_pool_key(struct parser *p, const struct raw_key *k, struct pool_opts *o,
+			       uint32_t *mask)
+{
+	const struct pool_optdef *d = find_pool_def(k->name);
+	uint64_t v;
+
+	if (!d)
+		return false;
+	if (check_single_line(p, k) && parse_number(p, k, d->type, d->min, d->max, &v) == 0) {
+		opt_set(o, d, v);
+		if (mask)
+			*mask |= 1u << (d - pool_defs);
+	}
+	return true;
+}
+
+static void pool_key_names(char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs) && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", pool_defs[i].name);
+}
+
+static void interpret_relay_key(struct parser *p, const struct raw_key *k, struct config_relay *r)
+{
+	const char *why;
+	char buf[1400];
+
+	if (streq(k->name, "url")) {
+		if (!check_single_line(p, k))
+			return;
+		if (wsurl_parse(k->value, &r->wsurl, &why) < 0) {
+			perr(p, k->line, "url: %s, got '%s'", why, k->value);
+			return;
+		}
+		wsurl_format(&r->wsurl, buf, sizeof(buf));
+		free(r->url);
+		r->url = xstrdup(buf);
+	} else if (streq(k->name, "tls_verify")) {
+		if (check_single_line(p, k) && parse_bool(p, k, &r->tls_verify) == 0)
+			r->tls_verify_set = true;
+	} else if (!interpret_pool_key(p, k, &r->over, &r->over_mask)) {
+		pool_key_names(buf, sizeof(buf));
+		perr(p, k->line, "unknown key '%s' in [relay %s] (expected url, tls_verify or one of: %s)",
+		     k->name, r->name, buf);
+	}
+}
+
+/* The filter value: continuation lines are joined without a separator. */
+static void interpret_filter(struct parser *p, const struct raw_key *k, struct config_group *g)
+{
+	char *joined = xstrdup(k->value), *w = joined;
+	char err[256];
+	json_error_t jerr;
+	json_t *f;
+
+	for (const char *r = k->value; *r; r++)
+		if (*r != '\n')
+			*w++ = *r;
+	*w = '\0';
+	f = json_loads(joined, JSON_REJECT_DUPLICATES, &jerr);
+	free(joined);
+	if (!f) {
+		perr(p, k->line, "filter: invalid JSON: %s (column %d)", jerr.text, jerr.column);
+		return;
+	}
+	if (filter_validate(f, err, sizeof(err)) < 0) {
+		perr(p, k->line, "filter: %s", err);
+		json_decref(f);
+		return;
+	}
+	json_decref(g->filter);
+	g->filter = f;
+}
+
+static void interpret_group_key(struct parser *p, const struct raw_key *k, struct config_group *g)
+{
+	if (streq(k->name, "relays")) {
+		strv_free(g->relays, g->n_relays);
+		g->relays = split_words(k->value, &g->n_relays);
+		if (g->n_relays == 0)
+			perr(p, k->line, "relays: expected at least one relay name");
+		for (size_t i = 0; i < g->n_relays; i++)
+			for (size_t j = 0; j < i; j++)
+				if (streq(g->relays[i], g->relays[j]))
+					perr(p, k->line, "relays: '%s' is listed twice", g->relays[i]);
+	} else if (streq(k->name, "filter")) {
+		interpret_filter(p, k, g);
+	} else {
+		perr(p, k->line, "unknown key '%s' in [group %s] (expected relays or filter)", k->name, g->name);
+	}
+}
+
+/* Reports keys given twice in one section. */
+static void check_duplicate_keys(struct parser *p, const struct raw_section *s)
+{
+	for (size_t i = 0; i < s->n_keys; i++)
+		for (size_t j = 0; j < i; j++)
+			if (streq(s->keys[i].name, s->keys[j].name)) {
+				perr(p, s->keys[i].line, "duplicate key '%s' (first at line %d)", s->keys[i].name,
+				     s->keys[j].line);
+				break;
+			}
+}
+
+static struct config_relay *add_relay(struct parser *p, struct config *c, const char *name, int line)
+{
+	struct config_relay *r;
+
+	for (size_t i = 0; i < c->n_relays; i++)
+		if (streq(c->relays[i].name, name)) {
+			perr(p, line, "duplicate section [relay %s] (first at line %d)", name, c->relays[i].line);
+			return NULL;
+		}
+	if (c->n_relays >= MAX_RELAYS) {
+		perr(p, line, "too many relays (at most %d)", MAX_RELAYS);
+		return NULL;
+	}
+	c->relays = xrealloc_array(c->relays, c->n_relays + 1, sizeof(*c->relays));
+	r = &c->relays[c->n_relays++];
+	memset(r, 0, sizeof(*r));
+	r->name = xstrdup(name);
+	r->tls_verify = true;
+	r->line = line;
+	return r;
+}
+
+static struct config_group *add_group(struct parser *p, struct config *c, const char *name, int line)
+{
+	struct config_group *g;
+
+	for (size_t i = 0; i < c->n_groups; i++)
+		if (streq(c->groups[i].name, name)) {
+			perr(p, line, "duplicate section [group %s] (first at line %d)", name, c->groups[i].line);
+			return NULL;
+		}
+	if (c->n_groups >= MAX_GROUPS) {
+		perr(p, line, "too many groups (at most %d)", MAX_GROUPS);
+		return NULL;
+	}
+	c->groups = xrealloc_array(c->groups, c->n_groups + 1, sizeof(*c->groups));
+	g = &c->groups[c->n_groups++];
+	memset(g, 0, sizeof(*g));
+	g->name = xstrdup(name);
+	g->line = line;
+	return g;
+}
+
+/* Splits "relay NAME" into kind and name; returns false (after reporting) if malformed. */
+static bool split_header(struct parser *p, const struct raw_section *s, const char *kind,
+			 const char **name)
+{
+	size_t kl = strlen(kind);
+	const char *n = s->header + kl;
+
+	if (*n != ' ' && *n != '\t') {
+		perr(p, s->line, "[%s] needs a name: [%s NAME]", kind, kind);
+		return false;
+	}
+	while (*n == ' ' || *n == '\t')
+		n++;
+	if (!valid_name(n)) {
+		perr(p, s->line, "[%s %s]: names are 1-64 characters from A-Z a-z 0-9 . _ -", kind, n);
+		return false;
+	}
+	*name = n;
+	return true;
+}
+
+static bool header_is(const char *h, const char *kind)
+{
+	size_t l = strlen(kind);
+	return strncmp(h, kind, l) == 0 && (h[l] == '\0' || h[l] == ' ' || h[l] == '\t');
+}
+
+static void interpret_section(struct parser *p, struct config *c, const struct raw_section *s,
+			      int *daemon_line, int *pool_line)
+{
+	const char *name;
+
+	check_duplicate_keys(p, s);
+	if (streq(s->header, "daemon") || streq(s->header, "pool")) {
+		bool is_daemon = s->header[0] == 'd';
+		int *seen = is_daemon ? daemon_line : pool_line;
+		char buf[512];
+		if (*seen) {
+			perr(p, s->line, "duplicate section [%s] (first at line %d)", s->header, *seen);
+			return;
+		}
+		*seen = s->line;
+		for (size_t i = 0; i < s->n_keys; i++) {
+			const struct raw_key *k = &s->keys[i];
+			if (is_daemon)
+				interpret_daemon_key(p, k, &c->daemon);
+			else if (streq(k->name, "max_connecting")) {
+				uint64_t v;
+				if (check_single_line(p, k) && parse_number(p, k, OPT_COUNT, 1, 1024, &v) == 0)
+					c->max_connecting = (uint32_t)v;
+			} else if (!interpret_pool_key(p, k, &c->pool, NULL)) {
+				pool_key_names(buf, sizeof(buf));
+				perr(p, k->line, "unknown key '%s' in [pool] (expected max_connecting or one of: %s)",
+				     k->name, buf);
+			}
+		}
+	} else if (header_is(s->header, "relay")) {
+		struct config_relay *r;
+		if (!split_header(p, s, "relay", &name) || !(r = add_relay(p, c, name, s->line)))
+			return;
+		bool has_url = false;
+		for (size_t i = 0; i < s->n_keys; i++) {
+			interpret_relay_key(p, &s->keys[i], r);
+			has_url |= streq(s->keys[i].name, "url");
+		}
+		if (!has_url)
+			perr(p, s->line, "[relay %s] has no url", r->name);
+	} else if (header_is(s->header, "group")) {
+		struct config_group *g;
+		if (!split_header(p, s, "group", &name) || !(g = add_group(p, c, name, s->line)))
+			return;
+		for (size_t i = 0; i < s->n_keys; i++)
+			interpret_group_key(p, &s->keys[i], g);
+		if (!g->relays)
+			perr(p, s->line, "[group %s] has no relays", g->name);
+	} else {
+		perr(p, s->line, "unknown section [%s] (expected [daemon], [pool], [relay NAME] or [group NAME])",
+		     s->header);
+	}
+}
+
+static void set_defaults(struct config *c)
+{
+	c->daemon.socket = xstrdup(RP_DEFAULT_SOCKET);
+	c->daemon.cache = xstrdup("/var/lib/relaypool/cache.db");
+	c->daemon.log_level = LOG_INFO;
+	c->daemon.max_clients = 256;
+	c->daemon.max_line = 1 << 20;
+	c->daemon.client_buffer = 4 << 20;
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
+		opt_set(&c->pool, &pool_defs[i], pool_defs[i].dflt);
+	c->max_connecting = 16;
+}
+
+static void check_backoff(struct parser *p, const struct pool_opts *o, int line, const char *where)
+{
+	char a[32], b[32];
+
+	if (o->backoff_max_ms < o->backoff_base_ms)
+		perr(p, line, "%s: backoff_max (%s) must not be smaller than backoff_base (%s)", where,
+		     units_format_duration_ms(o->backoff_max_ms, a, sizeof(a)),
+		     units_format_duration_ms(o->backoff_base_ms, b, sizeof(b)));
+}
+
+/* Cross-section checks and the effective per-relay options. */
+static void finish(struct parser *p, struct config *c, int pool_line)
+{
+	char where[128];
+
+	check_backoff(p, &c->pool, pool_line ? pool_line : 1, "[pool]");
+	for (size_t i = 0; i < c->n_relays; i++) {
+		struct config_relay *r = &c->relays[i];
+		r->opts = c->pool;
+		for (size_t j = 0; j < ARRAY_SIZE(pool_defs); j++)
+			if (r->over_mask & (1u << j))
+				opt_set(&r->opts, &pool_defs[j], opt_get(&r->over, &pool_defs[j]));
+		snprintf(where, sizeof(where), "[relay %s]", r->name);
+		if (r->over_mask)
+			check_backoff(p, &r->opts, r->line, where);
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct config_group *g = &c->groups[i];
+		for (size_t j = 0; j < g->n_relays; j++)
+			if (!config_find_relay(c, g->relays[j]))
+				perr(p, g->line, "[group %s]: relay '%s' is not defined by a [relay %s] section",
+				     g->name, g->relays[j], g->relays[j]);
+	}
+}
+
+int config_load(const char *path, struct config **out, char **errors)
+{
+	struct parser p = { .file = path };
+	struct config *c;
+	int daemon_line = 0, pool_line = 0, r;
+
+	*out = NULL;
+	*errors = NULL;
+	p.f = fopen(path, "re");
+	if (!p.f) {
+		r = -errno;
+		if (asprintf(errors, "%s: cannot open: %s\n", path, strerror(errno)) < 0)
+			abort();
+		return r;
+	}
+	r = ini_parse_stream(reader, &p, handler, &p);
+	if (ferror(p.f))
+		perr(&p, p.line, "read error");
+	fclose(p.f);
+	if (r > 0)
+		perr(&p, r, "syntax error: expected '[section]', 'key = value' or a comment");
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->path = xstrdup(path);
+	set_defaults(c);
+	for (size_t i = 0; i < p.n_secs; i++)
+		interpret_section(&p, c, &p.secs[i], &daemon_line, &pool_line);
+	finish(&p, c, pool_line);
+	raw_free(&p);
+	if (p.n_errors) {
+		config_free(c);
+		*errors = p.errors;
+		return -EINVAL;
+	}
+	*out = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->daemon.socket);
+	free(c->daemon.socket_group);
+	free(c->daemon.cache);
+	free(c->daemon.key);
+	strv_free(c->daemon.allow_users, c->daemon.n_allow_users);
+	free(c->daemon.allow_uids);
+	strv_free(c->daemon.allow_groups, c->daemon.n_allow_groups);
+	free(c->daemon.allow_gids);
+	for (size_t i = 0; i < c->n_relays; i++) {
+		free(c->relays[i].name);
+		free(c->relays[i].url);
+	}
+	free(c->relays);
+	for (size_t i = 0; i < c->n_groups; i++) {
+		free(c->groups[i].name);
+		strv_free(c->groups[i].relays, c->groups[i].n_relays);
+		json_decref(c->groups[i].filter);
+	}
+	free(c->groups);
+	free(c);
+}
+
+const struct config_relay *config_find_relay(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_relays; i++)
+		if (streq(c->relays[i].name, name))
+			return &c->relays[i];
+	return NULL;
+}
+
+const struct config_group *config_find_group(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_groups; i++)
+		if (streq(c->groups[i].name, name))
+			return &c->groups[i];
+	return NULL;
+}
+
+/* ---- printing ------------------------------------------------------------------------- */
+
+/* Prints "key = words", wrapping onto indented continuation lines between words. */
+static void print_words(FILE *f, const char *key, char *const *w, size_t n)
+{
+	size_t col = (size_t)fprintf(f, "%s =", key);
+
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && col + 1 + strlen(w[i]) > PRINT_WIDTH) {
+			fputs("\n   ", f);
+			col = 3;
+		}
+		col += (size_t)fprintf(f, " %s", w[i]);
+	}
+	fputc('\n', f);
+}
+
+/* Prints the filter as compact JSON, ';' escaped (inih would take " ;" for a comment), cut
+ * into continuation lines only between two non-blank characters so the join is exact:
+ * preferably after a ',' once the line is long, in any case at PRINT_WIDTH. */
+static void print_filter(FILE *f, const json_t *filter)
+{
+	_cleanup_free_ char *s = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t col;
+
+	if (!s)
+		abort();
+	col = (size_t)fprintf(f, "filter = ");
+	for (const char *c = s; *c; c++) {
+		char prev = c > s ? c[-1] : ' ';
+		bool blank_around = prev == ' ' || *c == ' ';
+		bool after_comma = prev == ',' && col >= PRINT_WIDTH * 2 / 3;
+		if (!blank_around && (after_comma || col >= PRINT_WIDTH)) {
+			fputs("\n    ", f);
+			col = 4;
+		}
+		if (*c == ';')
+			col += (size_t)fprintf(f, "\\u003b");
+		else
+			col += (size_t)(fputc(*c, f) != EOF);
+	}
+	fputc('\n', f);
+}
+
+static void print_pool_opts(FILE *f, const struct pool_opts *o, uint32_t mask, bool all)
+{
+	char buf[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
+		if (all || (mask & (1u << i)))
+			fprintf(f, "%s = %s\n", pool_defs[i].name,
+				format_value(pool_defs[i].type, opt_get(o, &pool_defs[i]), buf, sizeof(buf)));
+}
+
+void config_print(const struct config *c, FILE *f)
+{
+	const struct config_daemon *d = &c->daemon;
+	char buf[64];
+
+	fprintf(f, "# relaypoold configuration, normalized by relaypoold --print-config\n");
+	fprintf(f, "[daemon]\nsocket = %s\n", d->socket);
+	if (d->socket_group)
+		fprintf(f, "socket_group = %s\n", d->socket_group);
+	fprintf(f, "cache = %s\n", d->cache);
+	if (d->key)
+		fprintf(f, "key = %s\n", d->key);
+	fprintf(f, "log_level = %s\n", log_level_to_string(d->log_level));
+	if (d->n_allow_users)
+		print_words(f, "allow_users", d->allow_users, d->n_allow_users);
+	if (d->n_allow_groups)
+		print_words(f, "allow_groups", d->allow_groups, d->n_allow_groups);
+	fprintf(f, "max_clients = %" PRIu32 "\n", d->max_clients);
+	fprintf(f, "max_line = %s\n", units_format_size(d->max_line, buf, sizeof(buf)));
+	fprintf(f, "client_buffer = %s\n", units_format_size(d->client_buffer, buf, sizeof(buf)));
+
+	fprintf(f, "\n[pool]\n");
+	print_pool_opts(f, &c->pool, 0, true);
+	fprintf(f, "max_connecting = %" PRIu32 "\n", c->max_connecting);
+
+	for (size_t i = 0; i < c->n_relays; i++) {
+		const struct config_relay *r = &c->relays[i];
+		fprintf(f, "\n[relay %s]\nurl = %s\n", r->name, r->url);
+		if (r->tls_verify_set)
+			fprintf(f, "tls_verify = %s\n", r->tls_verify ? "yes" : "no");
+		print_pool_opts(f, &r->over, r->over_mask, false);
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct config_group *g = &c->groups[i];
+		fprintf(f, "\n[group %s]\n", g->name);
+		print_words(f, "relays", g->relays, g->n_relays);
+		if (g->filter)
+			print_filter(f, g->filter);
+	}
+}
+
+/* ---- reload diff ---------------------------------------------------------------------- */
+
+static void relay_changed_keys(const struct config_relay *a, const struct config_relay *b, json_t *keys)
+{
+	if (!streq(a->url, b->url))
+		json_array_append_new(keys, json_string("url"));
+	if (a->tls_verify != b->tls_verify)
+		json_array_append_new(keys, json_string("tls_verify"));
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
+		if (opt_get(&a->opts, &pool_defs[i]) != opt_get(&b->opts, &pool_defs[i]))
+			json_array_append_new(keys, json_string(pool_defs[i].name));
+}
+
+static void group_changed_keys(const struct config_group *a, const struct config_group *b, json_t *keys)
+{
+	bool same = a->n_relays == b->n_relays;
+
+	for (size_t i = 0; same && i < a->n_relays; i++)
+		same = streq(a->relays[i], b->relays[i]);
+	if (!same)
+		json_array_append_new(keys, json_string("relays"));
+	if (!(a->filter == NULL && b->filter == NULL) &&
+	    (a->filter == NULL || b->filter == NULL || !json_equal(a->filter, b->filter)))
+		json_array_append_new(keys, json_string("filter"));
+}
+
+static bool strv_equal(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!streq(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool str_equal_null(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && streq(a, b));
+}
+
+static json_t *daemon_diff(const struct config_daemon *a, const struct config_daemon *b, json_t *restart)
+{
+	json_t *changed = json_array();
+
+#define CHANGED(key, cond, needs_restart)                                                          \
+	do {                                                                                       \
+		if (cond) {                                                                        \
+			json_array_append_new(changed, json_string(key));                          \
+			if (needs_restart)                                                         \
+				json_array_append_new(restart, json_string(key));                  \
+		}                                                                                  \
+	} while (0)
+	CHANGED("socket", !streq(a->socket, b->socket), true);
+	CHANGED("socket_group", !str_equal_null(a->socket_group, b->socket_group), true);
+	CHANGED("cache", !streq(a->cache, b->cache), true);
+	CHANGED("key", !str_equal_null(a->key, b->key), true);
+	CHANGED("log_level", a->log_level != b->log_level, false);
+	CHANGED("allow_users", !strv_equal(a->allow_users, a->n_allow_users, b->allow_users, b->n_allow_users),
+		false);
+	CHANGED("allow_groups",
+		!strv_equal(a->allow_groups, a->n_allow_groups, b->allow_groups, b->n_allow_groups), false);
+	CHANGED("max_clients", a->max_clients != b->max_clients, false);
+	CHANGED("max_line", a->max_line != b->max_line, false);
+	CHANGED("client_buffer", a->client_buffer != b->client_buffer, false);
+#undef CHANGED
+	return changed;
+}
+
+json_t *config_diff(const struct config *old, const struct config *new)
+{
+	json_t *restart = json_array();
+	json_t *r_add = json_array(), *r_rm = json_array(), *r_ch = json_array();
+	json_t *g_add = json_array(), *g_rm = json_array(), *g_ch = json_array();
+
+	for (size_t i = 0; i < new->n_relays; i++) {
+		const struct config_relay *n = &new->relays[i], *o = config_find_relay(old, n->name);
+		json_t *keys;
+		if (!o) {
+			json_array_append_new(r_add, json_string(n->name));
+			continue;
+		}
+		keys = json_array();
+		relay_changed_keys(o, n, keys);
+		if (json_array_size(keys))
+			json_array_append_new(r_ch, json_pack("{s:s, s:o}", "name", n->name, "keys", keys));
+		else
+			json_decref(keys);
+	}
+	for (size_t i = 0; i < old->n_relays; i++)
+		if (!config_find_relay(new, old->relays[i].name))
+			json_array_append_new(r_rm, json_string(old->relays[i].name));
+	for (size_t i = 0; i < new->n_groups; i++) {
+		const struct config_group *n = &new->groups[i], *o = config_find_group(old, n->name);
+		json_t *keys;
+		if (!o) {
+			json_array_append_new(g_add, json_string(n->name));
+			continue;
+		}
+		keys = json_array();
+		group_changed_keys(o, n, keys);
+		if (json_array_size(keys))
+			json_array_append_new(g_ch, json_pack("{s:s, s:o}", "name", n->name, "keys", keys));
+		else
+			json_decref(keys);
+	}
+	for (size_t i = 0; i < old->n_groups; i++)
+		if (!config_find_group(new, old->groups[i].name))
+			json_array_append_new(g_rm, json_string(old->groups[i].name));
+	json_t *pool_changed = json_array();
+	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
+		if (opt_get(&old->pool, &pool_defs[i]) != opt_get(&new->pool, &pool_defs[i]))
+			json_array_append_new(pool_changed, json_string(pool_defs[i].name));
+	if (old->max_connecting != new->max_connecting)
+		json_array_append_new(pool_changed, json_string("max_connecting"));
+
+	return json_pack("{s:{s:o, s:o, s:o}, s:{s:o, s:o, s:o}, s:o, s:o, s:o}",
+			 "relays", "added", r_add, "removed", r_rm, "changed", r_ch,
+			 "groups", "added", g_add, "removed", g_rm, "changed", g_ch,
+			 "daemon", daemon_diff(&old->daemon, &new->daemon, restart),
+			 "pool", pool_changed,
+			 "restart_required", restart);
+}
+
+/* ---- JSON views ----------------------------------------------------------------------- */
+
+json_t *config_relays_json(const struct config *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < c->n_relays; i++) {
+		const struct config_relay *r = &c->relays[i];
+		json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:I, s:I}", "name", r->name, "url", r->url,
+						   "tls_verify", r->tls_verify, "sessions",
+						   (json_int_t)r->opts.sessions, "inflight",
+						   (json_int_t)r->opts.inflight));
+	}
+	return a;
+}
+
+json_t *config_groups_json(const struct config *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct config_group *g = &c->groups[i];
+		json_t *relays = json_array();
+		for (size_t j = 0; j < g->n_relays; j++)
+			json_array_append_new(relays, json_string(g->relays[j]));
+		json_array_append_new(a, json_pack("{s:s, s:o, s:O?}", "name", g->name, "relays", relays,
+						   "filter", g->filter));
+	}
+	return a;
+}

@@ -1,0 +1,187 @@
+/* daemon.c - the daemon's life: setup of the loop and control socket, signals, reload
+ * (parse into a fresh config, swap only on success) and clean shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "log.h"
+
+/* How long a shutdown waits for clients to take their last replies. */
+#define STOP_FLUSH_USEC (2 * 1000 * 1000)
+
+uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Logs every line of a multi-line error text at prio. */
+static void log_lines(int prio, const char *prefix, const char *text)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+		log_msg(prio, "%s%.*s", prefix, n, p);
+		p = nl ? nl + 1 : NULL;
+	}
+}
+
+static void log_diff(json_t *diff)
+{
+	_cleanup_free_ char *text = json_dumps(diff, JSON_COMPACT);
+	json_t *restart = json_object_get(diff, "restart_required");
+	size_t i;
+	json_t *k;
+
+	log_notice("reload: configuration changes %s", text ? text : "?");
+	json_array_foreach(restart, i, k)
+		log_warn("reload: [daemon] %s changed; it takes effect at the next restart",
+			 json_string_value(k));
+}
+
+int daemon_reload(struct daemon *d, json_t **diff, char **errors)
+{
+	struct config *fresh;
+	char *errs = NULL;
+	json_t *delta;
+	int r;
+
+	if (diff)
+		*diff = NULL;
+	if (errors)
+		*errors = NULL;
+	r = config_load(d->config_path, &fresh, &errs);
+	if (r < 0) {
+		d->reload_failures++;
+		log_lines(LOG_ERR, "reload failed, keeping the running configuration: ", errs);
+		if (errors)
+			*errors = errs;
+		else
+			free(errs);
+		return r;
+	}
+	delta = config_diff(d->config, fresh);
+	log_diff(delta);
+	/* Settings that need a restart keep their running values. */
+	free(fresh->daemon.socket);
+	fresh->daemon.socket = strdup(d->config->daemon.socket);
+	if (!fresh->daemon.socket)
+		abort();
+	log_set_level(fresh->daemon.log_level);
+	config_free(d->config);
+	d->config = fresh;
+	d->reloads++;
+	if (diff)
+		*diff = delta;
+	else
+		json_decref(delta);
+	return 0;
+}
+
+static void on_drained(struct daemon *d)
+{
+	log_info("all clients closed, exiting");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd, (void)what;
+	log_warn("clients did not take their last replies within %d s, exiting anyway",
+		 STOP_FLUSH_USEC / 1000000);
+	event_base_loopexit(d->base, NULL);
+}
+
+void daemon_stop(struct daemon *d)
+{
+	struct timeval tv = { .tv_sec = STOP_FLUSH_USEC / 1000000 };
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	log_notice("shutting down");
+	control_stop_listening(d->control);
+	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
+	if (d->stop_timer)
+		evtimer_add(d->stop_timer, &tv);
+	control_drain(d->control, on_drained);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_notice("SIGHUP: reloading %s", d->config_path);
+		daemon_reload(d, NULL, NULL);
+		return;
+	}
+	log_notice("%s received", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	daemon_stop(d);
+}
+
+int daemon_setup(struct daemon *d, const char *config_path, struct config *config)
+{
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->config = config;
+	/* Absolute, so a reload finds the file whatever the working directory is. */
+	d->config_path = realpath(config_path, NULL);
+	d->started_usec = now_usec();
+	d->started_at = time(NULL);
+	if (!d->config_path)
+		return -ENOMEM;
+	signal(SIGPIPE, SIG_IGN);
+	d->base = event_base_new();
+	if (!d->base)
+		return log_err("cannot create the event loop"), -ENOMEM;
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	if (!d->sig_term || !d->sig_int || !d->sig_hup || evsignal_add(d->sig_term, NULL) < 0 ||
+	    evsignal_add(d->sig_int, NULL) < 0 || evsignal_add(d->sig_hup, NULL) < 0)
+		return log_err("cannot install signal handlers"), -ENOMEM;
+	r = control_new(d, -1, &d->control);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+	log_notice("relaypoold " RELAYPOOL_VERSION " started with %s (%zu relays, %zu groups)", d->config_path,
+		   d->config->n_relays, d->config->n_groups);
+	if (event_base_dispatch(d->base) < 0)
+		return log_err("event loop failed"), 1;
+	log_notice("stopped");
+	return d->exit_code;
+}
+
+void daemon_free(struct daemon *d)
+{
+	control_free(d->control);
+	if (d->stop_timer)
+		event_free(d->stop_timer);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->sig_hup)
+		event_free(d->sig_hup);
+	if (d->base)
+		event_base_free(d->base);
+	config_free(d->config);
+	free(d->config_path);
+}

@@ -1,0 +1,54 @@
+/* ops.c - the op table: every control operation, its fields and its handler. Adding an op
+ * means a row here, a handler in an op_*.c file, names in common/proto.h and a section in
+ * docs/PROTOCOL.md. */
+#include "ops.h"
+#include "proto.h"
+#include "util.h"
+
+static const struct field_def hello_fields[] = {
+	{ "client", FT_STRING, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def no_fields[] = {
+	{ NULL, 0, false },
+};
+
+static const struct op_def op_table[] = {
+	{ RP_OP_HELLO, op_hello, hello_fields },
+	{ RP_OP_STATUS, op_status, no_fields },
+	{ RP_OP_RELOAD, op_reload, no_fields },
+};
+
+const struct op_def *ops_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(op_table); i++)
+		if (streq(op_table[i].name, name))
+			return &op_table[i];
+	return NULL;
+}
+
+json_t *ops_names(void)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < ARRAY_SIZE(op_table); i++)
+		json_array_append_new(a, json_string(op_table[i].name));
+	return a;
+}
+
+const char *ops_type_name(unsigned types)
+{
+	switch (types) {
+	case FT_STRING: return "a string";
+	case FT_INTEGER: return "an integer";
+	case FT_NUMBER: return "a number";
+	case FT_BOOL: return "a boolean";
+	case FT_OBJECT: return "an object";
+	case FT_ARRAY: return "an array";
+	case FT_STRING | FT_INTEGER: return "a string or an integer";
+	case FT_STRING | FT_ARRAY: return "a string or an array of strings";
+	case FT_OBJECT | FT_STRING: return "an object or a string";
+	default: return "a value of another type";
+	}
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests on a normal build (build/) and on an
+# AddressSanitizer + UndefinedBehaviorSanitizer build (build-asan/). The last line is
+# "N passed, N failed", counted from meson's test logs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+builds=(build build-asan)
+declare -A opts=(
+  [build]=""
+  [build-asan]="-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug"
+)
+broken=0
+for b in "${builds[@]}"; do
+  echo "== $b"
+  # shellcheck disable=SC2086
+  if ! bash scripts/build.sh "$b" ${opts[$b]}; then
+    echo "$b: BUILD FAILED"
+    broken=$((broken + 1))
+    continue
+  fi
+  rm -f "$b/meson-logs/testlog.json"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1} \
+    meson test -C "$b" --print-errorlogs --num-processes "$(nproc)" "${@}" | grep -v '^$'
+done
+
+/usr/bin/python3 - "$broken" "${builds[@]}" <<'PY'
+import json, sys
+broken, builds = int(sys.argv[1]), sys.argv[2:]
+passed = failed = 0
+for b in builds:
+    try:
+        lines = open(f"{b}/meson-logs/testlog.json").read().splitlines()
+    except FileNotFoundError:
+        continue
+    for line in lines:
+        t = json.loads(line)
+        if t["result"] in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif t["result"] != "SKIP":
+            failed += 1
+            print(f"FAILED: {b}: {t['name']} ({t['result']})")
+failed += broken
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
