@@ -77,3 +77,9 @@ def test_usage_errors():
     assert r.returncode == 0 and "--check-config" in r.stdout
     r = run("--version")
     assert r.returncode == 0 and r.stdout.startswith("relaypoold ")
+
+
+def test_shipped_example_is_valid():
+    example = os.path.join(DATA_DIR, "..", "..", "examples", "relaypoold.conf")
+    r = run("-c", example, "--check-config")
+    assert r.returncode == 0, r.stderr

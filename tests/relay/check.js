@@ -117,6 +117,9 @@ async function mainChecks() {
   // CLOSE: no answer; the subscription stops receiving.
   start = c.inbox.length;
   c.send(['CLOSE', 's1']);
+  // Messages of one connection are handled in order: once this REQ is answered, the CLOSE
+  // has been processed (publishing on c2 before that would race with it).
+  await c.req('sync', [{ limit: 0 }]);
   const after = finalizeEvent({ kind: 1, created_at: now(), tags: [], content: 'after close' }, sk);
   c2.send(['EVENT', after]);
   await c2.waitOk(after.id);
