@@ -4,18 +4,7 @@
 #include <string.h>
 
 #include "filter.h"
-
-bool hex_is_lower(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return s[i] == '\0';
-}
+#include "hex.h"
 
 static int fail(char *err, size_t len, const char *key, const char *what)
 {

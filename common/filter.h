@@ -12,7 +12,4 @@
  * Returns 0, or -EINVAL with a message naming the member in err. */
 int filter_validate(const json_t *f, char *err, size_t errlen);
 
-/* True if s is exactly n lowercase hex digits. */
-bool hex_is_lower(const char *s, size_t n);
-
 #endif

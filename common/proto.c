@@ -19,6 +19,8 @@ static const char *const err_codes[RP_ERR__MAX] = {
 	[RP_ERR_RELOAD_FAILED] = "reload_failed",
 	[RP_ERR_SHUTTING_DOWN] = "shutting_down",
 	[RP_ERR_INTERNAL] = "internal_error",
+	[RP_ERR_INVALID_EVENT] = "invalid_event",
+	[RP_ERR_NO_KEY] = "no_key",
 };
 
 const char *rp_err_code(enum rp_err err)

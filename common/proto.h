@@ -8,14 +8,14 @@
  * finish with one ordinary reply carrying "end": true.
  *
  * Evolution: ops, fields and error codes are only ever appended; every append bumps
- * RP_PROTO_VERSION. docs/PROTOCOL.md documents every name here for app developers.
+ * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 1
+#define RP_PROTO_VERSION 2
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"
@@ -30,11 +30,13 @@
 #define RP_F_MESSAGE "message"
 #define RP_F_ITEM "item"
 #define RP_F_END "end"
+#define RP_F_REASON "reason" /* in error objects: the finer cause, e.g. an event_err code */
 
 /* Ops. */
 #define RP_OP_HELLO "hello"
 #define RP_OP_STATUS "status"
 #define RP_OP_RELOAD "reload"
+#define RP_OP_SIGN "sign" /* protocol 2 */
 
 /* Stable error codes. The enum order is internal; the strings are the contract. */
 enum rp_err {
@@ -53,6 +55,8 @@ enum rp_err {
 	RP_ERR_RELOAD_FAILED,     /* the new configuration was rejected; the old one stays */
 	RP_ERR_SHUTTING_DOWN,     /* the daemon is stopping and takes no new work */
 	RP_ERR_INTERNAL,          /* a bug or resource exhaustion inside the daemon */
+	RP_ERR_INVALID_EVENT,     /* an event or template was refused; "reason" has the event code */
+	RP_ERR_NO_KEY,            /* signing asked of a daemon without [daemon] key */
 	RP_ERR__MAX
 };
 

@@ -38,5 +38,6 @@ void ctl_command_help(const struct command *cmd, FILE *f);
 
 /* Command families. */
 extern const struct command cmd_status, cmd_reload, cmd_version;
+extern const struct command cmd_verify, cmd_sign;
 
 #endif

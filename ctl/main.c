@@ -9,6 +9,8 @@ static const struct command *const commands[] = {
 	&cmd_status,
 	&cmd_reload,
 	&cmd_version,
+	&cmd_sign,
+	&cmd_verify,
 };
 
 static void usage(FILE *f)

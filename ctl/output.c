@@ -59,6 +59,7 @@ static void text_status(const json_t *reply)
 	printf("relaypoold %s (protocol %lld), pid %lld, up %s\n", str(res, "version"), num(res, "protocol"),
 	       num(res, "pid"), output_duration(json_number_value(json_object_get(res, "uptime_s")), up, sizeof(up)));
 	printf("config     %s (log level %s)\n", str(res, "config"), str(res, "log_level"));
+	printf("signing    %s\n", json_object_get(res, "pubkey") ? str(res, "pubkey") : "no key configured");
 	printf("clients    %lld connected, %lld requests served, %lld reloads (%lld failed)\n",
 	       num(counts, "clients"), num(counts, "requests"), num(counts, "reloads"),
 	       num(counts, "reload_failures"));

@@ -191,17 +191,35 @@ void request_item(struct request *r, json_t *item)
 	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_ITEM, item));
 }
 
-void request_fail(struct request *r, enum rp_err code, const char *fmt, ...)
+static void request_vfail(struct request *r, enum rp_err code, const char *reason, const char *fmt, va_list ap)
 {
 	char msg[2048];
+	json_t *err;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	err = error_object(code, msg);
+	if (reason)
+		json_object_set_new(err, RP_F_REASON, json_string(reason));
+	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 0, RP_F_ERROR, err));
+	request_free(r);
+}
+
+void request_fail(struct request *r, enum rp_err code, const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	request_vfail(r, code, NULL, fmt, ap);
 	va_end(ap);
-	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 0, RP_F_ERROR,
-				  error_object(code, msg)));
-	request_free(r);
+}
+
+void request_fail_reason(struct request *r, enum rp_err code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	request_vfail(r, code, reason, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- request validation ---------------------------------------------------------------- */

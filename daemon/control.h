@@ -47,6 +47,9 @@ bool request_detached(const struct request *r);
 /* Final replies: each frees the request. result is stolen (NULL means {}). */
 void request_reply(struct request *r, json_t *result);
 void request_fail(struct request *r, enum rp_err code, const char *fmt, ...) _printf_(3, 4);
+/* request_fail with a "reason" member (a finer, stable code) in the error object. */
+void request_fail_reason(struct request *r, enum rp_err code, const char *reason, const char *fmt, ...)
+	_printf_(4, 5);
 /* One item of a streaming reply; item is stolen. End the stream with request_reply_end. */
 void request_item(struct request *r, json_t *item);
 void request_reply_end(struct request *r, json_t *result);

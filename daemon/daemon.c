@@ -8,6 +8,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "key.h"
 #include "log.h"
 
 /* How long a shutdown waits for clients to take their last replies. */
@@ -153,6 +154,16 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 	if (!d->sig_term || !d->sig_int || !d->sig_hup || evsignal_add(d->sig_term, NULL) < 0 ||
 	    evsignal_add(d->sig_int, NULL) < 0 || evsignal_add(d->sig_hup, NULL) < 0)
 		return log_err("cannot install signal handlers"), -ENOMEM;
+	if (config->daemon.key) {
+		char *why = NULL;
+		r = key_load(config->daemon.key, &d->key, &why);
+		if (r < 0) {
+			log_err("%s", why ? why : "cannot load the key file");
+			free(why);
+			return r;
+		}
+		log_info("signing key loaded: pubkey %s", key_pubkey_hex(d->key));
+	}
 	r = control_new(d, -1, &d->control);
 	if (r < 0)
 		return r;
@@ -182,6 +193,7 @@ void daemon_free(struct daemon *d)
 		event_free(d->sig_hup);
 	if (d->base)
 		event_base_free(d->base);
+	key_free(d->key);
 	config_free(d->config);
 	free(d->config_path);
 }

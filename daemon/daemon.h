@@ -11,12 +11,14 @@
 
 struct config;
 struct control;
+struct key;
 
 struct daemon {
 	struct event_base *base;
 	char *config_path;
 	struct config *config;
 	struct control *control;
+	struct key *key; /* NULL without [daemon] key */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;
 	uint64_t started_usec; /* CLOCK_MONOTONIC */

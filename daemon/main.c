@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "key.h"
 #include "log.h"
 #include "proto.h"
 
@@ -88,6 +89,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (a.action == ACT_CHECK) {
+		if (config->daemon.key) {
+			struct key *k = NULL;
+			if (key_load(config->daemon.key, &k, &errors) < 0) {
+				fprintf(stderr, "%s\n", errors ? errors : "cannot load the key file");
+				free(errors);
+				config_free(config);
+				return 1;
+			}
+			key_free(k);
+		}
 		printf("%s: configuration OK (%zu relays, %zu groups)\n", a.config_path, config->n_relays,
 		       config->n_groups);
 		config_free(config);

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "key.h"
 #include "log.h"
 #include "ops.h"
 
@@ -24,11 +25,12 @@ void op_status(struct request *r, json_t *args)
 	const struct config *c = d->config;
 
 	(void)args;
-	request_reply(r, json_pack("{s:s, s:i, s:i, s:I, s:f, s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+	request_reply(r, json_pack("{s:s, s:i, s:i, s:I, s:f, s:s, s:s, s:s?, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 				   "version", RELAYPOOL_VERSION, "protocol", RP_PROTO_VERSION, "pid", (int)getpid(),
 				   "started_at", (json_int_t)d->started_at, "uptime_s",
 				   (double)((now_usec() - d->started_usec) / 1000) / 1e3, "config", d->config_path,
-				   "log_level", log_level_to_string(c->daemon.log_level), "relays",
+				   "log_level", log_level_to_string(c->daemon.log_level), "pubkey",
+				   d->key ? key_pubkey_hex(d->key) : NULL, "relays",
 				   config_relays_json(c), "groups", config_groups_json(c), "counts", "relays",
 				   (json_int_t)c->n_relays, "groups", (json_int_t)c->n_groups, "clients",
 				   (json_int_t)control_n_clients(d->control), "requests",

@@ -10,6 +10,11 @@ static const struct field_def hello_fields[] = {
 	{ NULL, 0, false },
 };
 
+static const struct field_def sign_fields[] = {
+	{ "event", FT_OBJECT, true },
+	{ NULL, 0, false },
+};
+
 static const struct field_def no_fields[] = {
 	{ NULL, 0, false },
 };
@@ -18,6 +23,7 @@ static const struct op_def op_table[] = {
 	{ RP_OP_HELLO, op_hello, hello_fields },
 	{ RP_OP_STATUS, op_status, no_fields },
 	{ RP_OP_RELOAD, op_reload, no_fields },
+	{ RP_OP_SIGN, op_sign, sign_fields },
 };
 
 const struct op_def *ops_find(const char *name)

@@ -47,4 +47,7 @@ void op_hello(struct request *r, json_t *args);
 void op_status(struct request *r, json_t *args);
 void op_reload(struct request *r, json_t *args);
 
+/* Handlers (op_event.c). */
+void op_sign(struct request *r, json_t *args);
+
 #endif

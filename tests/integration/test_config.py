@@ -26,8 +26,12 @@ def test_print_config_golden_and_round_trip(path, tmp_path):
     with open(path[:-len(".conf")] + ".expected") as f:
         expected = f.read()
     check = run("-c", path, "--check-config")
-    assert check.returncode == 0, check.stderr
-    assert "configuration OK" in check.stdout
+    if "\nkey = " in expected:
+        # --check-config also loads the key file, which these golden paths do not have.
+        assert check.returncode == 1 and "cannot open the key file" in check.stderr
+    else:
+        assert check.returncode == 0, check.stderr
+        assert "configuration OK" in check.stdout
     printed = run("-c", path, "--print-config")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout == expected

@@ -1,0 +1,28 @@
+/* op_event.c - ops on single events that need the daemon's key: sign. */
+#include "control.h"
+#include "daemon.h"
+#include "event.h"
+#include "key.h"
+#include "log.h"
+#include "ops.h"
+
+void op_sign(struct request *r, json_t *args)
+{
+	struct daemon *d = request_daemon(r);
+	struct nostr_event ev;
+	struct event_error err;
+
+	if (!d->key) {
+		request_fail(r, RP_ERR_NO_KEY, "this daemon has no signing key ([daemon] key is not set)");
+		return;
+	}
+	if (event_sign_template(json_object_get(args, "event"), key_keypair(d->key), &ev, &err) < 0) {
+		request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event template: %s",
+				    err.message);
+		return;
+	}
+	log_debug("control: request %s: signed event %s (kind %u) for pid %d", request_id_text(r), ev.id_hex,
+		  ev.kind, (int)request_peer(r)->pid);
+	request_reply(r, json_pack("{s:O}", "event", ev.obj));
+	event_clear(&ev);
+}
