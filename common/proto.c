@@ -21,6 +21,11 @@ static const char *const err_codes[RP_ERR__MAX] = {
 	[RP_ERR_INTERNAL] = "internal_error",
 	[RP_ERR_INVALID_EVENT] = "invalid_event",
 	[RP_ERR_NO_KEY] = "no_key",
+	[RP_ERR_UNKNOWN_RELAY] = "unknown_relay",
+	[RP_ERR_UNKNOWN_GROUP] = "unknown_group",
+	[RP_ERR_NO_RELAYS] = "no_relays",
+	[RP_ERR_QUEUE_FULL] = "queue_full",
+	[RP_ERR_QUORUM_FAILED] = "quorum_failed",
 };
 
 const char *rp_err_code(enum rp_err err)

@@ -8,14 +8,15 @@
  * finish with one ordinary reply carrying "end": true.
  *
  * Evolution: ops, fields and error codes are only ever appended; every append bumps
- * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons). docs/PROTOCOL.md documents every name here for app developers.
+ * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons;
+ * 3: publish, relays). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 2
+#define RP_PROTO_VERSION 3
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"
@@ -37,6 +38,8 @@
 #define RP_OP_STATUS "status"
 #define RP_OP_RELOAD "reload"
 #define RP_OP_SIGN "sign" /* protocol 2 */
+#define RP_OP_PUBLISH "publish" /* protocol 3 */
+#define RP_OP_RELAYS "relays"   /* protocol 3 */
 
 /* Stable error codes. The enum order is internal; the strings are the contract. */
 enum rp_err {
@@ -57,6 +60,11 @@ enum rp_err {
 	RP_ERR_INTERNAL,          /* a bug or resource exhaustion inside the daemon */
 	RP_ERR_INVALID_EVENT,     /* an event or template was refused; "reason" has the event code */
 	RP_ERR_NO_KEY,            /* signing asked of a daemon without [daemon] key */
+	RP_ERR_UNKNOWN_RELAY,     /* a target names no configured relay */
+	RP_ERR_UNKNOWN_GROUP,     /* a target names no configured group */
+	RP_ERR_NO_RELAYS,         /* the request has no target relay */
+	RP_ERR_QUEUE_FULL,        /* a target relay's queue is full; nothing was queued */
+	RP_ERR_QUORUM_FAILED,     /* fewer relays than the quorum accepted the event */
 	RP_ERR__MAX
 };
 

@@ -1,5 +1,6 @@
 /* client.c - the blocking side of the control protocol for relaypoolctl. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,8 @@ int client_connect(struct client *c, const char *path)
 
 void client_close(struct client *c)
 {
+	free(c->wbuf);
+	c->wbuf = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -111,31 +114,48 @@ long long client_send(struct client *c, const char *op, json_t *args)
 	return id;
 }
 
+int client_next_reply(struct client *c, json_t **reply)
+{
+	char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+	size_t n;
+	json_error_t err;
+
+	if (!nl)
+		return 0;
+	n = (size_t)(nl - c->buf);
+	*reply = json_loadb(c->buf, n, JSON_ALLOW_NUL, &err);
+	memmove(c->buf, nl + 1, c->len - n - 1);
+	c->len -= n + 1;
+	if (!*reply || !json_is_object(*reply)) {
+		json_decref(*reply);
+		fprintf(stderr, "relaypoolctl: the daemon sent a line that is not a JSON object\n");
+		return -1;
+	}
+	return 1;
+}
+
+/* Room for at least 64 KiB more input. */
+static int reserve_input(struct client *c)
+{
+	if (c->cap - c->len >= 65536)
+		return 0;
+	size_t ncap = c->cap ? c->cap * 2 : 131072;
+	char *nb = realloc(c->buf, ncap);
+	if (!nb)
+		return fprintf(stderr, "relaypoolctl: out of memory\n"), -1;
+	c->buf = nb;
+	c->cap = ncap;
+	return 0;
+}
+
 int client_recv(struct client *c, json_t **reply)
 {
 	for (;;) {
-		char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
-		if (nl) {
-			size_t n = (size_t)(nl - c->buf);
-			json_error_t err;
-			*reply = json_loadb(c->buf, n, JSON_ALLOW_NUL, &err);
-			memmove(c->buf, nl + 1, c->len - n - 1);
-			c->len -= n + 1;
-			if (!*reply || !json_is_object(*reply)) {
-				json_decref(*reply);
-				fprintf(stderr, "relaypoolctl: the daemon sent a line that is not a JSON object\n");
-				return -1;
-			}
-			return 1;
-		}
-		if (c->cap - c->len < 65536) {
-			size_t ncap = c->cap ? c->cap * 2 : 131072;
-			char *nb = realloc(c->buf, ncap);
-			if (!nb)
-				return fprintf(stderr, "relaypoolctl: out of memory\n"), -1;
-			c->buf = nb;
-			c->cap = ncap;
-		}
+		int got = client_next_reply(c, reply);
+		if (got)
+			return got;
+		if (reserve_input(c) < 0)
+			return -1;
 		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -186,4 +206,89 @@ int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
 		*reply = msg;
 		return 1;
 	}
+}
+
+/* ---- pipelining ------------------------------------------------------------------------- */
+
+long long client_enqueue(struct client *c, const char *op, json_t *args)
+{
+	json_t *req = args ? json_copy(args) : json_object();
+	long long id = c->next_id++;
+	char *line;
+	size_t n;
+
+	json_object_set_new(req, RP_F_ID, json_integer(id));
+	json_object_set_new(req, RP_F_OP, json_string(op));
+	line = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!line)
+		return -1;
+	n = strlen(line);
+	if (c->wlen + n + 1 > c->wcap) {
+		size_t ncap = c->wcap ? c->wcap : 65536;
+		while (ncap < c->wlen + n + 1)
+			ncap *= 2;
+		char *nb = realloc(c->wbuf, ncap);
+		if (!nb) {
+			free(line);
+			return -1;
+		}
+		c->wbuf = nb;
+		c->wcap = ncap;
+	}
+	memcpy(c->wbuf + c->wlen, line, n);
+	c->wbuf[c->wlen + n] = '\n';
+	c->wlen += n + 1;
+	free(line);
+	return id;
+}
+
+size_t client_pending_output(const struct client *c)
+{
+	return c->wlen - c->woff;
+}
+
+bool client_eof(const struct client *c)
+{
+	return c->fd < 0;
+}
+
+int client_pump(struct client *c, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	ssize_t r;
+
+	if (c->fd < 0)
+		return -1;
+	if (client_pending_output(c))
+		pfd.events |= POLLOUT;
+	if (poll(&pfd, 1, timeout_ms) < 0)
+		return errno == EINTR ? 0 : (fprintf(stderr, "relaypoolctl: poll: %s\n", strerror(errno)), -1);
+	if (pfd.revents & POLLOUT) {
+		r = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			fprintf(stderr, "relaypoolctl: lost the connection to relaypoold: %s\n", strerror(errno));
+			return -1;
+		}
+		if (r > 0)
+			c->woff += (size_t)r;
+		if (c->woff == c->wlen)
+			c->woff = c->wlen = 0;
+	}
+	if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (reserve_input(c) < 0)
+			return -1;
+		r = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			fprintf(stderr, "relaypoolctl: lost the connection to relaypoold: %s\n", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			close(c->fd);
+			c->fd = -1;
+		}
+		if (r > 0)
+			c->len += (size_t)r;
+	}
+	return 0;
 }

@@ -12,6 +12,8 @@ struct client {
 	char *path;
 	char *buf; /* received bytes not yet split into lines */
 	size_t len, cap;
+	char *wbuf; /* pipelined requests not yet written */
+	size_t wlen, wcap, woff;
 	long long next_id;
 };
 
@@ -33,6 +35,19 @@ int client_recv(struct client *c, json_t **reply);
  * to on_item (if not NULL). Returns 1 with *reply, or <= 0 like client_recv. */
 int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
 		void (*on_item)(json_t *item, void *data), void *data);
+
+/* Pipelining: requests are buffered by client_enqueue and written by client_pump, which
+ * waits (poll) until the socket can take more or replies arrived. */
+long long client_enqueue(struct client *c, const char *op, json_t *args);
+size_t client_pending_output(const struct client *c);
+/* Writes what it can and reads what is there, waiting up to timeout_ms. Returns 0, or -1
+ * when the connection is lost (message printed). */
+int client_pump(struct client *c, int timeout_ms);
+/* Takes one complete reply line from what was read. 1 with *reply, 0 if none yet, -1 on a
+ * line that is not a JSON object (message printed). */
+int client_next_reply(struct client *c, json_t **reply);
+/* True once the daemon closed the connection (after client_pump). */
+bool client_eof(const struct client *c);
 
 /* True if reply is {"ok": true, ...}. */
 bool reply_ok(const json_t *reply);

@@ -91,7 +91,7 @@ static int run_verify(struct ctl *ctl, int argc, char **argv)
 /* ---- sign --------------------------------------------------------------------------------- */
 
 /* "NAME=VALUE" or a JSON array of strings. npub/note values of p/e/q tags become hex. */
-static json_t *parse_tag(const char *arg)
+json_t *ctl_parse_tag(const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	json_t *tag;
@@ -218,7 +218,7 @@ static int run_sign(struct ctl *ctl, int argc, char **argv)
 			have_flags = true;
 			break;
 		case 't':
-			tag = parse_tag(optarg);
+			tag = ctl_parse_tag(optarg);
 			if (!tag) {
 				fprintf(stderr, "relaypoolctl sign: --tag expects NAME=VALUE or a JSON array, got '%s'\n",
 					optarg);

@@ -35,9 +35,13 @@ int ctl_simple(struct ctl *ctl, const char *op, json_t *args, void (*render)(con
  * to continue, or an exit code. */
 int ctl_no_options(const struct command *cmd, int argc, char **argv);
 void ctl_command_help(const struct command *cmd, FILE *f);
+/* A --tag argument: "NAME=VALUE" or a JSON array of strings; p=npub1... and e/q=note1...
+ * become hex. NULL if malformed. */
+json_t *ctl_parse_tag(const char *arg);
 
 /* Command families. */
 extern const struct command cmd_status, cmd_reload, cmd_version;
 extern const struct command cmd_verify, cmd_sign;
+extern const struct command cmd_publish, cmd_relays;
 
 #endif

@@ -9,6 +9,8 @@ static const struct command *const commands[] = {
 	&cmd_status,
 	&cmd_reload,
 	&cmd_version,
+	&cmd_publish,
+	&cmd_relays,
 	&cmd_sign,
 	&cmd_verify,
 };
@@ -140,6 +142,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "relaypoolctl: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
 		return RP_EXIT_USAGE;
+	}
+	/* --json is also taken after the command name ("relaypoolctl status --json"). */
+	for (int i = optind + 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			ctl.json = true;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		}
 	}
 	if (ctl.json)
 		ctl.out = &output_json;

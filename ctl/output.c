@@ -131,11 +131,49 @@ static void text_version(const char *ctl_version, const json_t *reply)
 		printf("relaypoold   %s (control protocol %lld)\n", str(res, "version"), num(res, "protocol"));
 }
 
+static void text_relays(const json_t *reply)
+{
+	const json_t *relays = json_object_get(json_object_get(reply, RP_F_RESULT), "relays");
+	size_t i, j;
+	json_t *r, *s;
+
+	printf("%-14s %-32s %5s %6s %6s %8s %8s %7s %7s %6s\n", "RELAY", "URL", "READY", "WINDOW", "FLIGHT", "QUEUED",
+	       "ACCEPTED", "REJECT", "TIMEOUT", "RECONN");
+	json_array_foreach(relays, i, r) {
+		const json_t *c = json_object_get(r, "counters");
+		char ready[16];
+		snprintf(ready, sizeof(ready), "%lld/%lld", num(r, "sessions_ready"), num(r, "sessions_configured"));
+		printf("%-14s %-32s %5s %6lld %6lld %8lld %8lld %7lld %7lld %6lld%s\n", str(r, "name"), str(r, "url"), ready,
+		       num(r, "window"), num(r, "inflight"), num(r, "queued"), num(c, "accepted"), num(c, "rejected"),
+		       num(c, "timeouts"), num(c, "reconnects"), json_is_true(json_object_get(r, "draining")) ? " (draining)" : "");
+		if (num(r, "cooldown_ms"))
+			printf("  rate-limited: holding publishes for %lld ms more\n", num(r, "cooldown_ms"));
+		if (json_is_string(json_object_get(r, "last_error")))
+			printf("  last error:  %s\n", str(r, "last_error"));
+		if (json_is_string(json_object_get(r, "last_notice")))
+			printf("  last notice: %s\n", str(r, "last_notice"));
+		json_array_foreach(json_object_get(r, "sessions"), j, s) {
+			const json_t *sc = json_object_get(s, "counters");
+			const json_t *rtt = json_object_get(s, "rtt_ms");
+			char rtts[32] = "-";
+			if (json_is_number(rtt))
+				snprintf(rtts, sizeof(rtts), "%.1fms", json_number_value(rtt));
+			printf("  session %-3lld %-10s inflight %-5lld rtt %-9s sent %-8lld oks %-8lld errors %lld%s%s\n",
+			       num(s, "index"), str(s, "state"), num(s, "inflight"), rtts, num(sc, "sent"), num(sc, "oks"),
+			       num(sc, "protocol_errors"), json_is_string(json_object_get(s, "last_error")) ? "  last: " : "",
+			       json_is_string(json_object_get(s, "last_error")) ? str(s, "last_error") : "");
+		}
+	}
+	if (json_array_size(relays) == 0)
+		printf("(no relays configured)\n");
+}
+
 const struct output output_text = {
 	.error = text_error,
 	.status = text_status,
 	.reload = text_reload,
 	.version = text_version,
+	.relays = text_relays,
 };
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -158,4 +196,5 @@ const struct output output_json = {
 	.status = json_reply,
 	.reload = json_reply,
 	.version = json_version,
+	.relays = json_reply,
 };

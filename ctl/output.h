@@ -11,6 +11,7 @@ struct output {
 	void (*status)(const json_t *reply);
 	void (*reload)(const json_t *reply);
 	void (*version)(const char *ctl_version, const json_t *reply);
+	void (*relays)(const json_t *reply);
 };
 
 extern const struct output output_text;

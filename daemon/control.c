@@ -28,6 +28,7 @@ struct client {
 	unsigned long long serial;
 	bool closing;     /* write what is queued, then half-close and free */
 	bool read_paused; /* output above the high-water mark */
+	bool eof;         /* the peer half-closed: answer its pending requests, then close */
 	struct event *linger; /* bounds the wait for the peer's EOF after our half-close */
 	LIST_HEAD(, request) requests;
 	TAILQ_ENTRY(client) link;
@@ -114,6 +115,10 @@ static void client_half_close(struct client *cl)
 
 	if (cl->linger)
 		return;
+	if (cl->eof) {
+		client_free(cl); /* the peer is done sending: nothing to wait for */
+		return;
+	}
 	shutdown(bufferevent_getfd(cl->bev), SHUT_WR);
 	cl->linger = evtimer_new(cl->ctl->d->base, linger_cb, cl);
 	if (!cl->linger) {
@@ -127,7 +132,8 @@ static void client_half_close(struct client *cl)
 static void client_close_after_flush(struct client *cl)
 {
 	cl->closing = true;
-	bufferevent_enable(cl->bev, EV_READ);
+	if (!cl->eof)
+		bufferevent_enable(cl->bev, EV_READ); /* to see the peer's EOF after our half-close */
 	if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0)
 		client_half_close(cl);
 }
@@ -158,8 +164,13 @@ const char *request_id_text(struct request *r)
 
 static void request_free(struct request *r)
 {
-	if (r->client)
+	struct client *cl = r->client;
+
+	if (cl) {
 		LIST_REMOVE(r, link);
+		if (cl->eof && !cl->closing && LIST_EMPTY(&cl->requests))
+			client_close_after_flush(cl);
+	}
 	json_decref(r->id);
 	free(r->id_text);
 	free(r);
@@ -191,7 +202,8 @@ void request_item(struct request *r, json_t *item)
 	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_ITEM, item));
 }
 
-static void request_vfail(struct request *r, enum rp_err code, const char *reason, const char *fmt, va_list ap)
+static void request_vfail(struct request *r, enum rp_err code, const char *reason, json_t *detail, const char *fmt,
+			  va_list ap)
 {
 	char msg[2048];
 	json_t *err;
@@ -200,6 +212,10 @@ static void request_vfail(struct request *r, enum rp_err code, const char *reaso
 	err = error_object(code, msg);
 	if (reason)
 		json_object_set_new(err, RP_F_REASON, json_string(reason));
+	if (detail) {
+		json_object_update_missing(err, detail);
+		json_decref(detail);
+	}
 	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 0, RP_F_ERROR, err));
 	request_free(r);
 }
@@ -209,7 +225,16 @@ void request_fail(struct request *r, enum rp_err code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	request_vfail(r, code, NULL, fmt, ap);
+	request_vfail(r, code, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void request_fail_detail(struct request *r, enum rp_err code, json_t *detail, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	request_vfail(r, code, NULL, detail, fmt, ap);
 	va_end(ap);
 }
 
@@ -218,7 +243,7 @@ void request_fail_reason(struct request *r, enum rp_err code, const char *reason
 	va_list ap;
 
 	va_start(ap, fmt);
-	request_vfail(r, code, reason, fmt, ap);
+	request_vfail(r, code, reason, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -416,6 +441,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (left)
 			log_debug("control: client %llu closed with %zu bytes of an incomplete line, ignoring",
 				  cl->serial, left);
+		if (!cl->closing && !LIST_EMPTY(&cl->requests)) {
+			/* Half-closed (e.g. "echo ... | nc -U"): its requests still get their replies. */
+			cl->eof = true;
+			bufferevent_disable(cl->bev, EV_READ);
+			return;
+		}
 	} else if (what & BEV_EVENT_ERROR) {
 		log_debug("control: client %llu connection error: %s", cl->serial, strerror(errno));
 	}

@@ -47,6 +47,8 @@ bool request_detached(const struct request *r);
 /* Final replies: each frees the request. result is stolen (NULL means {}). */
 void request_reply(struct request *r, json_t *result);
 void request_fail(struct request *r, enum rp_err code, const char *fmt, ...) _printf_(3, 4);
+/* request_fail with more members (detail, stolen) merged into the error object. */
+void request_fail_detail(struct request *r, enum rp_err code, json_t *detail, const char *fmt, ...) _printf_(4, 5);
 /* request_fail with a "reason" member (a finer, stable code) in the error object. */
 void request_fail_reason(struct request *r, enum rp_err code, const char *reason, const char *fmt, ...)
 	_printf_(4, 5);

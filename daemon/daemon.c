@@ -10,9 +10,10 @@
 #include "daemon.h"
 #include "key.h"
 #include "log.h"
+#include "pool.h"
 
 /* How long a shutdown waits for clients to take their last replies. */
-#define STOP_FLUSH_USEC (2 * 1000 * 1000)
+#define STOP_FLUSH_USEC (3 * 1000 * 1000)
 
 uint64_t now_usec(void)
 {
@@ -79,6 +80,7 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 	log_set_level(fresh->daemon.log_level);
 	config_free(d->config);
 	d->config = fresh;
+	pool_apply_config(d->pool, fresh);
 	d->reloads++;
 	if (diff)
 		*diff = delta;
@@ -87,10 +89,13 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 	return 0;
 }
 
-static void on_drained(struct daemon *d)
+/* Both the pool's sessions and the control clients must be closed before we exit. */
+static void stop_part_done(struct daemon *d)
 {
-	log_info("all clients closed, exiting");
-	event_base_loopexit(d->base, NULL);
+	if (d->stop_pending && --d->stop_pending == 0) {
+		log_info("all sessions and clients closed, exiting");
+		event_base_loopexit(d->base, NULL);
+	}
 }
 
 static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
@@ -98,8 +103,7 @@ static void on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 
 	(void)fd, (void)what;
-	log_warn("clients did not take their last replies within %d s, exiting anyway",
-		 STOP_FLUSH_USEC / 1000000);
+	log_warn("sessions or clients did not close within %d s, exiting anyway", STOP_FLUSH_USEC / 1000000);
 	event_base_loopexit(d->base, NULL);
 }
 
@@ -115,7 +119,9 @@ void daemon_stop(struct daemon *d)
 	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
 	if (d->stop_timer)
 		evtimer_add(d->stop_timer, &tv);
-	control_drain(d->control, on_drained);
+	d->stop_pending = 2;
+	pool_stop(d->pool, stop_part_done);
+	control_drain(d->control, stop_part_done);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -164,9 +170,13 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		}
 		log_info("signing key loaded: pubkey %s", key_pubkey_hex(d->key));
 	}
+	r = pool_new(d, &d->pool);
+	if (r < 0)
+		return log_err("cannot set up the relay pool"), r;
 	r = control_new(d, -1, &d->control);
 	if (r < 0)
 		return r;
+	pool_apply_config(d->pool, d->config);
 	return 0;
 }
 
@@ -183,6 +193,7 @@ int daemon_run(struct daemon *d)
 void daemon_free(struct daemon *d)
 {
 	control_free(d->control);
+	pool_free(d->pool);
 	if (d->stop_timer)
 		event_free(d->stop_timer);
 	if (d->sig_term)

@@ -12,6 +12,7 @@
 struct config;
 struct control;
 struct key;
+struct pool;
 
 struct daemon {
 	struct event_base *base;
@@ -19,6 +20,8 @@ struct daemon {
 	struct config *config;
 	struct control *control;
 	struct key *key; /* NULL without [daemon] key */
+	struct pool *pool;
+	unsigned stop_pending; /* pool and clients still closing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;
 	uint64_t started_usec; /* CLOCK_MONOTONIC */

@@ -15,6 +15,16 @@ static const struct field_def sign_fields[] = {
 	{ NULL, 0, false },
 };
 
+static const struct field_def publish_fields[] = {
+	{ "event", FT_OBJECT, true },
+	{ "sign", FT_BOOL, false },
+	{ "relays", FT_ARRAY, false },
+	{ "group", FT_STRING, false },
+	{ "quorum", FT_STRING | FT_INTEGER, false },
+	{ "wait", FT_STRING, false },
+	{ NULL, 0, false },
+};
+
 static const struct field_def no_fields[] = {
 	{ NULL, 0, false },
 };
@@ -24,6 +34,8 @@ static const struct op_def op_table[] = {
 	{ RP_OP_STATUS, op_status, no_fields },
 	{ RP_OP_RELOAD, op_reload, no_fields },
 	{ RP_OP_SIGN, op_sign, sign_fields },
+	{ RP_OP_PUBLISH, op_publish, publish_fields },
+	{ RP_OP_RELAYS, op_relays, no_fields },
 };
 
 const struct op_def *ops_find(const char *name)

@@ -50,4 +50,8 @@ void op_reload(struct request *r, json_t *args);
 /* Handlers (op_event.c). */
 void op_sign(struct request *r, json_t *args);
 
+/* Handlers (op_publish.c). */
+void op_publish(struct request *r, json_t *args);
+void op_relays(struct request *r, json_t *args);
+
 #endif

@@ -7,9 +7,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -156,7 +158,10 @@ class Daemon:
 
 
 class Relay:
-    """The real Nostr relay (tests/relay/relay.js) on 127.0.0.1 and a free port."""
+    """The real Nostr relay (tests/relay/relay.js) on 127.0.0.1 and a free port. It keeps
+    its events in a file, so a restart on the same port keeps them."""
+
+    script = os.path.join(RELAY_DIR, "relay.js")
 
     def __init__(self, workdir, name="relay"):
         self.dir = workdir
@@ -165,10 +170,13 @@ class Relay:
         self.port = None
         self.proc = None
 
-    def start(self, port=0):
+    def command(self, port, args):
+        # A high default limit so one REQ returns everything a test published.
+        return [NODE, self.script, "--port", str(port), "--db", self.db, "--default-limit", "1000", *args]
+
+    def start(self, port=0, args=()):
         self.log = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([NODE, os.path.join(RELAY_DIR, "relay.js"), "--port", str(port),
-                                      "--db", self.db], stdout=subprocess.PIPE, stderr=self.log)
+        self.proc = subprocess.Popen(self.command(port, args), stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("LISTENING "):
             self.proc.kill()
@@ -188,6 +196,60 @@ class Relay:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def events(self, *filters):
+        """Every stored event matching the filters (REQ until EOSE), as dicts."""
+        return relay_req(self.url, *(filters or ({"limit": 10000},)))
+
+    def ids(self, *filters):
+        return {e["id"] for e in self.events(*filters)}
+
+
+class FaultRelay(Relay):
+    """tests/fixtures/fault-relay.js: a relay that misbehaves on request (see its --help)."""
+
+    script = os.path.join(SOURCE_ROOT, "tests", "fixtures", "fault-relay.js")
+
+    def command(self, port, args):
+        self.tls = "--tls" in args
+        return [NODE, self.script, "--port", str(port), *args]
+
+    def stats(self):
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        scheme = "https" if self.tls else "http"
+        with urllib.request.urlopen(f"{scheme}://127.0.0.1:{self.port}/stats", timeout=10, context=ctx) as r:
+            return json.load(r)
+
+
+def relay_req(url, *filters):
+    r = subprocess.run([NODE, os.path.join(RELAY_DIR, "tools.js"), "req", url, *[json.dumps(f) for f in filters]],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def gen_events(n, seed="relaypool-tests", kind=1, tags=(), since=1700000000, content_size=0):
+    """n events signed by nostr-tools (not by us), as JSON lines text."""
+    args = [NODE, os.path.join(RELAY_DIR, "tools.js"), "gen", str(n), "--seed", seed, "--kind", str(kind),
+            "--since", str(since)]
+    for t in tags:
+        args += ["--tag", t]
+    if content_size:
+        args += ["--content-size", str(content_size)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+    return r.stdout
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def ctl(*args, socket_path=None, input=None, timeout=60, env=None):
@@ -247,3 +309,16 @@ def relay_factory(workdir):
 @pytest.fixture
 def relay(relay_factory):
     return relay_factory().start()
+
+
+@pytest.fixture
+def fault_factory(workdir):
+    started = []
+
+    def make(*args, name="fault", port=0):
+        r = FaultRelay(workdir, name)
+        started.append(r)
+        return r.start(port=port, args=args)
+    yield make
+    for r in started:
+        r.stop()

@@ -1,0 +1,408 @@
+/* cmd_publish.c - publish (one event, a template for the daemon to sign, or a stream of
+ * JSON lines pipelined over one connection) and relays (the pool's state). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+/* Requests on the wire without a reply yet; enough to keep every session busy without
+ * letting an endless input pile up in memory. */
+#define MAX_OUTSTANDING 4096
+
+struct publish_opts {
+	json_t *relays; /* array of names/URLs, or NULL */
+	const char *group;
+	json_t *quorum; /* "all", "any", integer, or NULL */
+	bool no_wait;
+	bool sign;      /* input lines are templates */
+	json_t *tmpl;   /* built from --kind/--content/--tag */
+	const char *file;
+};
+
+struct run {
+	struct ctl *ctl;
+	size_t *lines; /* request id -> input line */
+	size_t lines_cap;
+	unsigned long long ok, failed, outstanding;
+	bool lost;
+};
+
+static void print_targets(const json_t *relays)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(relays, i, t) {
+		const char *st = json_string_value(json_object_get(t, "status"));
+		const char *msg = json_string_value(json_object_get(t, "message"));
+		printf("%s%s: %s", i ? "; " : " (", json_string_value(json_object_get(t, "relay")), st ? st : "?");
+		if (json_object_get(t, "latency_ms") && strcmp(st, "accepted") == 0)
+			printf(" %.1fms", json_number_value(json_object_get(t, "latency_ms")));
+		if (msg && *msg && strcmp(st, "accepted") != 0)
+			printf(" \"%s\"", msg);
+	}
+	if (i)
+		printf(")");
+}
+
+static void report(struct run *run, json_t *reply, size_t line)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT), *err = json_object_get(reply, RP_F_ERROR);
+
+	if (reply_ok(reply))
+		run->ok++;
+	else
+		run->failed++;
+	if (run->ctl->json) {
+		output_json_line(reply);
+		return;
+	}
+	if (reply_ok(reply) && json_object_get(res, "queued")) {
+		size_t i;
+		json_t *n;
+		printf("queued %s ->", json_string_value(json_object_get(res, "event_id")));
+		json_array_foreach(json_object_get(res, "queued"), i, n)
+			printf(" %s", json_string_value(n));
+		printf("\n");
+	} else if (reply_ok(reply)) {
+		printf("ok %s %lld/%zu", json_string_value(json_object_get(res, "event_id")),
+		       (long long)json_integer_value(json_object_get(res, "accepted")),
+		       json_array_size(json_object_get(res, "relays")));
+		print_targets(json_object_get(res, "relays"));
+		printf("\n");
+	} else {
+		const char *id = json_string_value(json_object_get(err, "event_id"));
+		const char *reason = json_string_value(json_object_get(err, RP_F_REASON));
+		if (id)
+			printf("FAILED %s: ", id);
+		else
+			printf("FAILED line %zu: ", line);
+		printf("%s", json_string_value(json_object_get(err, RP_F_CODE)));
+		if (reason)
+			printf(" (%s)", reason);
+		printf(": %s", json_string_value(json_object_get(err, RP_F_MESSAGE)));
+		print_targets(json_object_get(err, "relays"));
+		printf("\n");
+	}
+}
+
+static json_t *request_args(const struct publish_opts *o, json_t *event)
+{
+	json_t *a = json_pack("{s:O}", "event", event);
+
+	if (o->relays)
+		json_object_set(a, "relays", o->relays);
+	if (o->group)
+		json_object_set_new(a, "group", json_string(o->group));
+	if (o->quorum)
+		json_object_set(a, "quorum", o->quorum);
+	if (o->no_wait)
+		json_object_set_new(a, "wait", json_string("queued"));
+	if (o->sign)
+		json_object_set_new(a, "sign", json_true());
+	return a;
+}
+
+static int remember_line(struct run *run, long long id, size_t line)
+{
+	if ((size_t)id >= run->lines_cap) {
+		size_t ncap = run->lines_cap ? run->lines_cap * 2 : 1024;
+		while (ncap <= (size_t)id)
+			ncap *= 2;
+		size_t *nv = realloc(run->lines, ncap * sizeof(*nv));
+		if (!nv)
+			return -1;
+		run->lines = nv;
+		run->lines_cap = ncap;
+	}
+	run->lines[id] = line;
+	return 0;
+}
+
+/* Takes every complete reply out of the client's buffer. */
+static int drain_replies(struct run *run)
+{
+	json_t *reply;
+	int r;
+
+	while ((r = client_next_reply(&run->ctl->client, &reply)) == 1) {
+		json_t *id = json_object_get(reply, RP_F_ID);
+		size_t line = 0;
+		if (json_is_integer(id) && (size_t)json_integer_value(id) < run->lines_cap)
+			line = run->lines[json_integer_value(id)];
+		if (!json_is_integer(id)) {
+			/* An error about the connection itself (e.g. line_too_long). */
+			run->ctl->out->error(reply);
+			json_decref(reply);
+			return -1;
+		}
+		report(run, reply, line);
+		run->outstanding--;
+		json_decref(reply);
+	}
+	return r;
+}
+
+static int publish_stream(struct run *run, const struct publish_opts *o, FILE *in)
+{
+	struct client *c = &run->ctl->client;
+	size_t lineno = 0, cap = 0;
+	char *line = NULL;
+	bool input_done = false;
+
+	for (;;) {
+		while (!input_done && run->outstanding < MAX_OUTSTANDING && client_pending_output(c) < (1 << 20)) {
+			ssize_t n = getline(&line, &cap, in);
+			json_error_t jerr;
+			json_t *ev, *args;
+			if (n < 0) {
+				input_done = true;
+				break;
+			}
+			lineno++;
+			if (strspn(line, " \t\r\n") == (size_t)n)
+				continue;
+			ev = json_loadb(line, (size_t)n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+			if (!ev) {
+				fprintf(stderr, "relaypoolctl publish: line %zu: invalid JSON: %s\n", lineno, jerr.text);
+				run->failed++;
+				continue;
+			}
+			args = request_args(o, ev);
+			long long id = client_enqueue(c, RP_OP_PUBLISH, args);
+			json_decref(args);
+			json_decref(ev);
+			if (id < 0 || remember_line(run, id, lineno) < 0) {
+				fprintf(stderr, "relaypoolctl: out of memory\n");
+				free(line);
+				return RP_EXIT_FAILED;
+			}
+			run->outstanding++;
+		}
+		if (input_done && run->outstanding == 0)
+			break;
+		if (client_pump(c, 1000) < 0 || drain_replies(run) < 0) {
+			run->lost = true;
+			break;
+		}
+		if (client_eof(c)) {
+			drain_replies(run);
+			if (run->outstanding) {
+				fprintf(stderr, "relaypoolctl: relaypoold closed the connection with %llu replies missing\n",
+					run->outstanding);
+				run->lost = true;
+			}
+			break;
+		}
+	}
+	free(line);
+	if (!run->ctl->json && (run->ok + run->failed > 1 || run->lost))
+		fprintf(stderr, "%llu published, %llu failed%s\n", run->ok, run->failed,
+			run->lost ? ", connection lost" : "");
+	if (run->lost)
+		return RP_EXIT_UNREACHABLE;
+	return run->failed ? RP_EXIT_FAILED : RP_EXIT_OK;
+}
+
+static int parse_opts(int argc, char **argv, struct publish_opts *o);
+
+static int run_publish(struct ctl *ctl, int argc, char **argv)
+{
+	struct publish_opts o = { 0 };
+	struct run run = { .ctl = ctl };
+	FILE *in = NULL;
+	int r = parse_opts(argc, argv, &o);
+
+	if (r >= 0)
+		goto out;
+	r = ctl_connect(ctl);
+	if (r != RP_EXIT_OK)
+		goto out;
+	if (o.tmpl) {
+		/* One template, signed by the daemon. */
+		char *text = json_dumps(o.tmpl, JSON_COMPACT);
+		in = fmemopen(text, strlen(text), "r");
+		o.sign = true;
+		r = in ? publish_stream(&run, &o, in) : RP_EXIT_FAILED;
+		if (in)
+			fclose(in);
+		free(text);
+		goto out;
+	}
+	if (!o.file || strcmp(o.file, "-") == 0) {
+		in = stdin;
+	} else if (!(in = fopen(o.file, "re"))) {
+		fprintf(stderr, "relaypoolctl publish: cannot open %s: %s\n", o.file, strerror(errno));
+		r = RP_EXIT_FAILED;
+		goto out;
+	}
+	r = publish_stream(&run, &o, in);
+	if (in != stdin)
+		fclose(in);
+out:
+	free(run.lines);
+	json_decref(o.relays);
+	json_decref(o.quorum);
+	json_decref(o.tmpl);
+	return r;
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_opts(int argc, char **argv, struct publish_opts *o)
+{
+	static const struct option opts[] = {
+		{ "relay", required_argument, NULL, 'r' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "quorum", required_argument, NULL, 'q' },
+		{ "no-wait", no_argument, NULL, 'n' },
+		{ "sign", no_argument, NULL, 'S' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "content", required_argument, NULL, 'c' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *tags = json_array();
+	bool template_flags = false;
+	int c, r = -1;
+	char *end;
+
+	optind = 0;
+	while (r < 0 && (c = getopt_long(argc, argv, "+r:g:q:nSk:c:t:h", opts, NULL)) != -1) {
+		long long v;
+		json_t *tag;
+		switch (c) {
+		case 'r':
+			if (!o->relays)
+				o->relays = json_array();
+			json_array_append_new(o->relays, json_string(optarg));
+			break;
+		case 'g':
+			o->group = optarg;
+			break;
+		case 'q':
+			json_decref(o->quorum);
+			if (strcmp(optarg, "all") == 0 || strcmp(optarg, "any") == 0) {
+				o->quorum = json_string(optarg);
+				break;
+			}
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 1) {
+				fprintf(stderr, "relaypoolctl publish: --quorum expects all, any or a number >= 1\n");
+				r = RP_EXIT_USAGE;
+				break;
+			}
+			o->quorum = json_integer(v);
+			break;
+		case 'n':
+			o->no_wait = true;
+			break;
+		case 'S':
+			o->sign = true;
+			break;
+		case 'k':
+			errno = 0;
+			v = strtoll(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 0) {
+				fprintf(stderr, "relaypoolctl publish: --kind expects a non-negative integer\n");
+				r = RP_EXIT_USAGE;
+				break;
+			}
+			if (!o->tmpl)
+				o->tmpl = json_object();
+			json_object_set_new(o->tmpl, "kind", json_integer(v));
+			template_flags = true;
+			break;
+		case 'c':
+			if (!o->tmpl)
+				o->tmpl = json_object();
+			json_object_set_new(o->tmpl, "content", json_string(optarg));
+			template_flags = true;
+			break;
+		case 't':
+			tag = ctl_parse_tag(optarg);
+			if (!tag) {
+				fprintf(stderr, "relaypoolctl publish: --tag expects NAME=VALUE or a JSON array\n");
+				r = RP_EXIT_USAGE;
+				break;
+			}
+			json_array_append_new(tags, tag);
+			template_flags = true;
+			break;
+		case 'h':
+			ctl_command_help(&cmd_publish, stdout);
+			r = RP_EXIT_OK;
+			break;
+		default:
+			ctl_command_help(&cmd_publish, stderr);
+			r = RP_EXIT_USAGE;
+		}
+	}
+	if (r < 0 && template_flags) {
+		if (!o->tmpl)
+			o->tmpl = json_object();
+		if (!json_object_get(o->tmpl, "kind")) {
+			fprintf(stderr, "relaypoolctl publish: --content/--tag need --kind\n");
+			r = RP_EXIT_USAGE;
+		} else if (optind < argc) {
+			fprintf(stderr, "relaypoolctl publish: give either --kind/--content/--tag or a FILE, not both\n");
+			r = RP_EXIT_USAGE;
+		} else if (json_array_size(tags)) {
+			json_object_set(o->tmpl, "tags", tags);
+		}
+	}
+	if (r < 0 && argc - optind > 1) {
+		fprintf(stderr, "relaypoolctl publish: at most one FILE\n");
+		r = RP_EXIT_USAGE;
+	}
+	if (r < 0 && optind < argc)
+		o->file = argv[optind];
+	json_decref(tags);
+	return r;
+}
+
+/* ---- relays -------------------------------------------------------------------------------- */
+
+static int run_relays(struct ctl *ctl, int argc, char **argv)
+{
+	int r = ctl_no_options(&cmd_relays, argc, argv);
+	return r >= 0 ? r : ctl_simple(ctl, RP_OP_RELAYS, NULL, ctl->out->relays);
+}
+
+const struct command cmd_publish = {
+	"publish",
+	run_publish,
+	"[--relay R]... [--group G] [--quorum all|any|K] [--no-wait] [--sign] [FILE|-]\n"
+	"       relaypoolctl publish [targets...] --kind N [--content TEXT] [--tag NAME=VALUE|JSON]...",
+	"publish events (one, a stream of JSON lines, or a template to sign)",
+	"Publishes Nostr events through the daemon's pool of relay sessions.\n"
+	"\n"
+	"Reads events as JSON lines from FILE or standard input and pipelines them over one\n"
+	"connection (so 10,000 events from a script is one fast command), or builds a template\n"
+	"from --kind/--content/--tag that the daemon signs with its key. Events are verified\n"
+	"by the daemon before anything is sent; invalid ones are refused with the reason.\n"
+	"\n"
+	"  -r, --relay R        target relay, by name or URL; repeatable\n"
+	"  -g, --group G        target the relays of group G\n"
+	"                       (no --relay and no --group: every configured relay)\n"
+	"  -q, --quorum Q       all (default), any, or a number K: done when K relays accepted\n"
+	"  -n, --no-wait        reply once queued for delivery instead of after the quorum\n"
+	"  -S, --sign           input lines are templates for the daemon to sign\n"
+	"  -k, --kind N         build a template (with -c/--content, -t/--tag as for sign)\n"
+	"\n"
+	"Prints one line per event: \"ok ID accepted/targets (relay: status ...)\", \"queued ID -> relays\"\n"
+	"or \"FAILED ...\" with the reason; with --json the daemon's reply lines. A summary goes to\n"
+	"standard error for streams. Exit 0 only if every event met its quorum (or was queued).\n",
+};
+
+const struct command cmd_relays = {
+	"relays", run_relays, "", "show every relay and session: state, load, errors, counters",
+	"Per relay: url, ready sessions, in-flight jobs, queue length, cooldown, last error and\n"
+	"notice, and counters (submitted, accepted, rejected by class, timeouts, retries,\n"
+	"reconnects). Per session: state (connecting, ready, backoff, closing), in-flight count,\n"
+	"ping round trip, last error and its own counters.\n",
+};

@@ -1,0 +1,169 @@
+/* op_publish.c - the publish and relays ops: request fields to targets, quorum and event
+ * (verified, or signed from a template), then publish_start; and the pool's state. */
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "key.h"
+#include "ops.h"
+#include "pool.h"
+#include "publish.h"
+#include "relay.h"
+
+#define MAX_TARGETS 1024
+
+struct targets {
+	struct relay *v[MAX_TARGETS];
+	size_t n;
+};
+
+static int add_target(struct targets *t, struct relay *r)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->v[i] == r)
+			return 0;
+	if (t->n == MAX_TARGETS)
+		return -E2BIG;
+	t->v[t->n++] = r;
+	return 0;
+}
+
+/* "relays" (names or URLs) and "group"; neither means every configured relay. */
+static bool resolve_targets(struct request *r, json_t *args, struct targets *t)
+{
+	struct daemon *d = request_daemon(r);
+	json_t *relays = json_object_get(args, "relays"), *group = json_object_get(args, "group"), *v;
+	const struct config_group *g;
+	struct relay *rel;
+	size_t i;
+
+	t->n = 0;
+	json_array_foreach(relays, i, v) {
+		if (!json_is_string(v)) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "field \"relays\" must be an array of relay names or URLs");
+			return false;
+		}
+		rel = pool_find_relay(d->pool, json_string_value(v));
+		if (!rel) {
+			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
+				     json_string_value(v));
+			return false;
+		}
+		add_target(t, rel);
+	}
+	if (group) {
+		g = config_find_group(d->config, json_string_value(group));
+		if (!g) {
+			request_fail(r, RP_ERR_UNKNOWN_GROUP, "no group \"%s\" is configured", json_string_value(group));
+			return false;
+		}
+		for (i = 0; i < g->n_relays; i++)
+			if ((rel = pool_find_relay(d->pool, g->relays[i])))
+				add_target(t, rel);
+	}
+	if (!relays && !group) {
+		struct relay *it;
+		TAILQ_FOREACH(it, &d->pool->relays, link)
+			if (!it->draining)
+				add_target(t, it);
+	}
+	if (t->n == 0) {
+		request_fail(r, RP_ERR_NO_RELAYS, "the request has no target relay");
+		return false;
+	}
+	return true;
+}
+
+static bool resolve_quorum(struct request *r, json_t *q, size_t n, unsigned *out)
+{
+	if (!q || (json_is_string(q) && strcmp(json_string_value(q), "all") == 0)) {
+		*out = (unsigned)n;
+		return true;
+	}
+	if (json_is_string(q) && strcmp(json_string_value(q), "any") == 0) {
+		*out = 1;
+		return true;
+	}
+	if (json_is_integer(q) && json_integer_value(q) >= 1 && (size_t)json_integer_value(q) <= n) {
+		*out = (unsigned)json_integer_value(q);
+		return true;
+	}
+	if (json_is_integer(q))
+		request_fail(r, RP_ERR_INVALID_FIELD, "quorum %lld is not between 1 and the %zu target relays",
+			     (long long)json_integer_value(q), n);
+	else
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"quorum\" must be \"all\", \"any\" or a number of relays");
+	return false;
+}
+
+/* The event: verified as given, or signed from a template with "sign": true. */
+static bool resolve_event(struct request *r, json_t *args, struct nostr_event *ev)
+{
+	struct daemon *d = request_daemon(r);
+	json_t *obj = json_object_get(args, "event");
+	struct event_error err;
+
+	if (json_is_true(json_object_get(args, "sign"))) {
+		if (!d->key) {
+			request_fail(r, RP_ERR_NO_KEY, "\"sign\": true needs a signing key ([daemon] key is not set)");
+			return false;
+		}
+		if (event_sign_template(obj, key_keypair(d->key), ev, &err) == 0)
+			return true;
+		request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event template: %s", err.message);
+		return false;
+	}
+	if (event_from_json(obj, ev, &err) == 0 && event_verify(ev, &err) == 0)
+		return true;
+	event_clear(ev);
+	request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event: %s", err.message);
+	return false;
+}
+
+void op_publish(struct request *r, json_t *args)
+{
+	struct targets *t = malloc(sizeof(*t));
+	json_t *wait = json_object_get(args, "wait");
+	enum publish_wait mode = PUBLISH_WAIT_OK;
+	struct nostr_event ev;
+	unsigned quorum;
+
+	if (!t) {
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	if (wait && strcmp(json_string_value(wait), "ok") != 0) {
+		if (strcmp(json_string_value(wait), "queued") != 0) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "field \"wait\" must be \"ok\" or \"queued\"");
+			goto out;
+		}
+		mode = PUBLISH_WAIT_QUEUED;
+	}
+	if (!resolve_targets(r, args, t) || !resolve_quorum(r, json_object_get(args, "quorum"), t->n, &quorum) ||
+	    !resolve_event(r, args, &ev))
+		goto out;
+	/* All or nothing: a full queue refuses the request before anything is queued. */
+	for (size_t i = 0; i < t->n; i++) {
+		struct relay *rel = t->v[i];
+		if (rel->queue_len >= rel->opts.queue && !relay_has_pending(rel, ev.id)) {
+			rel->c.queue_full++;
+			request_fail(r, RP_ERR_QUEUE_FULL, "relay %s has %u events queued (its limit); nothing was queued",
+				     rel->name, rel->queue_len);
+			event_clear(&ev);
+			goto out;
+		}
+	}
+	publish_start(r, &ev, t->v, t->n, quorum, mode);
+out:
+	free(t);
+}
+
+void op_relays(struct request *r, json_t *args)
+{
+	struct daemon *d = request_daemon(r);
+
+	(void)args;
+	request_reply(r, json_pack("{s:o}", "relays", pool_relays_json(d->pool)));
+}

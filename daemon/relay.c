@@ -1,0 +1,667 @@
+/* relay.c - one relay: the bounded job queue, dispatch onto the least-loaded ready session
+ * with window space, OK handling by NIP-01 prefix, timeouts and retries, the rate-limit
+ * cooldown, late OKs, draining on reload, and the relay's counters. */
+#include <errno.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "idmap.h"
+#include "log.h"
+#include "pool.h"
+#include "relay.h"
+
+/* A failed job is still matched by a late OK for this long. */
+#define GRAVEYARD_MIN_USEC (60 * 1000000ULL)
+
+#define rlog(r, prio, fmt, ...) log_msg(prio, "relay %s: " fmt, (r)->name, ##__VA_ARGS__)
+
+const char *job_status_name(enum job_status s)
+{
+	switch (s) {
+	case JOB_PENDING: return "pending";
+	case JOB_ACCEPTED: return "accepted";
+	case JOB_REJECTED: return "rejected";
+	case JOB_FAILED: return "failed";
+	}
+	return "?";
+}
+
+static void tv_from_usec(struct timeval *tv, uint64_t us)
+{
+	tv->tv_sec = (time_t)(us / 1000000);
+	tv->tv_usec = (suseconds_t)(us % 1000000);
+}
+
+static void arm_age_timer(struct relay *r);
+
+/* ---- jobs ------------------------------------------------------------------------------ */
+
+static void job_free(struct job *j)
+{
+	free(j->text);
+	free(j->message);
+	free(j);
+}
+
+static void set_message(struct job *j, const char *msg)
+{
+	free(j->message);
+	j->message = strdup(msg ? msg : "");
+}
+
+/* Takes a job out of the queue or its session's in-flight list. */
+static void job_unplace(struct relay *r, struct job *j)
+{
+	if (j->queued) {
+		TAILQ_REMOVE(&r->queue, j, link);
+		r->queue_len--;
+		j->queued = false;
+	} else if (j->session) {
+		TAILQ_REMOVE(&j->session->inflight, j, link);
+		j->session->n_inflight--;
+		j->session = NULL;
+	}
+}
+
+static void arm_reap(struct relay *r)
+{
+	struct job *j = TAILQ_FIRST(&r->graveyard);
+	uint64_t now = now_usec();
+	struct timeval tv;
+
+	if (!j || evtimer_pending(r->reap_timer, NULL))
+		return;
+	tv_from_usec(&tv, j->expires_us > now ? j->expires_us - now : 0);
+	evtimer_add(r->reap_timer, &tv);
+}
+
+static void notify_waiters(struct job *j)
+{
+	struct job_waiter *w;
+
+	while ((w = LIST_FIRST(&j->waiters))) {
+		LIST_REMOVE(w, link);
+		w->done(w, j);
+	}
+}
+
+/* Final outcome. Failed jobs go to the graveyard, where a late OK can still upgrade them. */
+static void job_finish(struct relay *r, struct job *j, enum job_status st, const char *msg)
+{
+	j->status = st;
+	set_message(j, msg);
+	if (st == JOB_FAILED) {
+		uint64_t keep = 3 * r->opts.publish_timeout_ms * 1000;
+		j->expires_us = now_usec() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC);
+		TAILQ_INSERT_TAIL(&r->graveyard, j, link);
+		arm_reap(r);
+		r->c.failed++;
+	} else {
+		idmap_remove(r->jobs, j->id);
+	}
+	notify_waiters(j);
+	if (st != JOB_FAILED)
+		job_free(j);
+	if (r->draining && relay_idle(r))
+		pool_relay_idle(r->pool, r);
+}
+
+/* Puts a list of jobs back at the head of the queue, in their order. */
+static void requeue_front(struct relay *r, struct job_list *list)
+{
+	struct job *j;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(j, list, link) {
+		j->queued = true;
+		j->session = NULL;
+		n++;
+	}
+	TAILQ_CONCAT(list, &r->queue, link);
+	TAILQ_CONCAT(&r->queue, list, link);
+	r->queue_len += n;
+	arm_age_timer(r);
+}
+
+static void requeue_one(struct relay *r, struct job *j)
+{
+	struct job_list one = TAILQ_HEAD_INITIALIZER(one);
+
+	TAILQ_INSERT_TAIL(&one, j, link);
+	requeue_front(r, &one);
+}
+
+/* ["EVENT", {...}] once, reused for every attempt. */
+static int job_text(struct job *j, const struct nostr_event *ev)
+{
+	json_t *msg = json_pack("[s, O]", "EVENT", ev->obj);
+
+	j->text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	json_decref(msg);
+	if (!j->text)
+		return -ENOMEM;
+	j->text_len = strlen(j->text);
+	return 0;
+}
+
+int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waiter *w)
+{
+	struct job *j = idmap_get(r->jobs, ev->id);
+
+	if (r->draining)
+		return -ESHUTDOWN;
+	if (j && j->status == JOB_PENDING) {
+		LIST_INSERT_HEAD(&j->waiters, w, link);
+		return 0;
+	}
+	if (j) {
+		/* Failed before: forget the old job and try again. */
+		TAILQ_REMOVE(&r->graveyard, j, link);
+		idmap_remove(r->jobs, j->id);
+		job_free(j);
+	}
+	if (r->queue_len >= r->opts.queue) {
+		r->c.queue_full++;
+		return -ENOSPC;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || job_text(j, ev) < 0 || idmap_put(r->jobs, ev->id, j) < 0) {
+		if (j)
+			job_free(j);
+		return -ENOMEM;
+	}
+	j->relay = r;
+	memcpy(j->id, ev->id, 32);
+	j->status = JOB_PENDING;
+	j->enqueued_us = now_usec();
+	LIST_INIT(&j->waiters);
+	LIST_INSERT_HEAD(&j->waiters, w, link);
+	TAILQ_INSERT_TAIL(&r->queue, j, link);
+	j->queued = true;
+	r->queue_len++;
+	r->c.submitted++;
+	relay_dispatch(r);
+	arm_age_timer(r);
+	return 0;
+}
+
+bool relay_has_pending(const struct relay *r, const uint8_t id[32])
+{
+	const struct job *j = idmap_get(r->jobs, id);
+	return j && j->status == JOB_PENDING;
+}
+
+void relay_forget_waiter(struct job_waiter *w)
+{
+	LIST_REMOVE(w, link);
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------- */
+
+/* The ready session with the fewest jobs in flight and room in its window. */
+static struct session *pick_session(struct relay *r)
+{
+	struct session *best = NULL;
+
+	for (unsigned i = 0; i < r->n_sessions; i++) {
+		struct session *s = r->sessions[i];
+		if (s->state != SESSION_READY || s->stop_after_close || s->n_inflight >= r->opts.inflight)
+			continue;
+		if (!best || s->n_inflight < best->n_inflight)
+			best = s;
+	}
+	return best;
+}
+
+static void arm_job_timer(struct relay *r, struct session *s)
+{
+	struct job *head = TAILQ_FIRST(&s->inflight);
+	uint64_t now = now_usec(), due;
+	struct timeval tv;
+
+	if (!head) {
+		evtimer_del(s->job_timer);
+		return;
+	}
+	if (evtimer_pending(s->job_timer, NULL))
+		return;
+	due = head->sent_us + r->opts.publish_timeout_ms * 1000;
+	tv_from_usec(&tv, due > now ? due - now : 0);
+	evtimer_add(s->job_timer, &tv);
+}
+
+void relay_dispatch(struct relay *r)
+{
+	uint64_t now = now_usec();
+	struct session *s;
+	struct job *j;
+
+	if (r->cooldown_until_us > now) {
+		struct timeval tv;
+		if (!evtimer_pending(r->cooldown_timer, NULL)) {
+			tv_from_usec(&tv, r->cooldown_until_us - now);
+			evtimer_add(r->cooldown_timer, &tv);
+		}
+		return;
+	}
+	while ((j = TAILQ_FIRST(&r->queue)) && (s = pick_session(r))) {
+		if (session_send_text(s, j->text, j->text_len) < 0)
+			break;
+		job_unplace(r, j);
+		j->session = s;
+		TAILQ_INSERT_TAIL(&s->inflight, j, link);
+		s->n_inflight++;
+		j->sent_us = now;
+		j->attempts++;
+		arm_job_timer(r, s);
+	}
+}
+
+/* With no session ready, a queued job cannot make progress: it fails once it has waited
+ * publish_timeout * max_attempts that way, instead of waiting forever. (With a session
+ * up, the queue drains at the relay's pace and in-flight timeouts bound every job.) */
+static uint64_t max_queue_age_us(const struct relay *r)
+{
+	return r->opts.publish_timeout_ms * 1000 * r->opts.max_attempts;
+}
+
+static void arm_age_timer(struct relay *r)
+{
+	struct timeval tv = { .tv_sec = 1 };
+
+	if (r->queue_len && !evtimer_pending(r->age_timer, NULL))
+		evtimer_add(r->age_timer, &tv);
+}
+
+static void age_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	uint64_t now = now_usec(), max = max_queue_age_us(r);
+	struct job *j, *next;
+	char msg[400];
+
+	(void)fd, (void)what;
+	if (r->down_since_us == 0 || now - r->down_since_us < max) {
+		arm_age_timer(r);
+		return;
+	}
+	for (j = TAILQ_FIRST(&r->queue); j; j = next) {
+		next = TAILQ_NEXT(j, link);
+		if (now - j->enqueued_us < max)
+			continue;
+		snprintf(msg, sizeof(msg), "not delivered within %llu ms: no session of the relay is up (%s)",
+			 (unsigned long long)(max / 1000), r->sessions[0]->last_error[0] ? r->sessions[0]->last_error : "connecting");
+		job_unplace(r, j);
+		job_finish(r, j, JOB_FAILED, msg);
+	}
+	arm_age_timer(r);
+}
+
+static void cooldown_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	relay_dispatch(arg);
+}
+
+/* ---- relay answers ------------------------------------------------------------------------ */
+
+static bool has_prefix(const char *msg, const char *prefix)
+{
+	return strncmp(msg, prefix, strlen(prefix)) == 0;
+}
+
+static void start_cooldown(struct relay *r)
+{
+	r->cooldown_ms = r->cooldown_ms ? r->cooldown_ms * 2 : r->opts.backoff_base_ms;
+	if (r->cooldown_ms > r->opts.backoff_max_ms)
+		r->cooldown_ms = r->opts.backoff_max_ms;
+	r->cooldown_until_us = now_usec() + r->cooldown_ms * 1000;
+	rlog(r, LOG_NOTICE, "rate-limited: holding publishes for %llu ms", (unsigned long long)r->cooldown_ms);
+}
+
+static void handle_graveyard_ok(struct relay *r, struct job *j, bool success, const char *msg)
+{
+	if (!success)
+		return;
+	/* The relay took the event after we gave up: the recorded result improves. */
+	r->c.late_oks++;
+	r->c.accepted++;
+	rlog(r, LOG_NOTICE, "late OK for event %02x%02x%02x%02x...: failed -> accepted", j->id[0], j->id[1], j->id[2],
+	     j->id[3]);
+	TAILQ_REMOVE(&r->graveyard, j, link);
+	idmap_remove(r->jobs, j->id);
+	j->status = JOB_ACCEPTED;
+	set_message(j, msg);
+	notify_waiters(j);
+	job_free(j);
+}
+
+void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], bool accepted, const char *msg)
+{
+	struct job *j = idmap_get(r->jobs, id);
+	bool duplicate = has_prefix(msg, "duplicate:"), success = accepted || duplicate;
+
+	if (!j) {
+		s->c.unknown_oks++;
+		log_debug("relay %s session %u: OK for an event we are not publishing, ignoring", r->name, s->index);
+		return;
+	}
+	if (j->status == JOB_FAILED) {
+		handle_graveyard_ok(r, j, success, msg);
+		return;
+	}
+	/* The OK may answer an earlier attempt: it settles the job wherever it is now. */
+	job_unplace(r, j);
+	if (j->sent_us)
+		j->latency_us = now_usec() - j->sent_us;
+	if (success) {
+		r->cooldown_ms = 0;
+		if (duplicate)
+			r->c.duplicates++;
+		r->c.accepted++;
+		job_finish(r, j, JOB_ACCEPTED, msg);
+	} else if (has_prefix(msg, "rate-limited:")) {
+		r->c.rate_limited++;
+		start_cooldown(r);
+		if (j->attempts >= r->opts.max_attempts) {
+			job_finish(r, j, JOB_FAILED, msg);
+		} else {
+			r->c.retries++;
+			requeue_one(r, j);
+		}
+	} else {
+		if (has_prefix(msg, "auth-required:"))
+			r->c.auth_required++;
+		else if (has_prefix(msg, "invalid:"))
+			r->c.rejected_invalid++;
+		else
+			r->c.rejected_other++;
+		r->c.rejected++;
+		job_finish(r, j, JOB_REJECTED, msg);
+	}
+	arm_job_timer(r, s);
+	relay_dispatch(r);
+}
+
+void relay_handle_notice(struct relay *r, struct session *s, const char *msg)
+{
+	r->c.notices++;
+	snprintf(r->last_notice, sizeof(r->last_notice), "%s", msg);
+	rlog(r, LOG_NOTICE, "NOTICE on session %u: %s", s->index, msg);
+}
+
+void relay_job_timer(struct session *s)
+{
+	struct relay *r = s->relay;
+	uint64_t now = now_usec(), timeout = r->opts.publish_timeout_ms * 1000;
+	struct job_list retry = TAILQ_HEAD_INITIALIZER(retry);
+	struct job *j;
+	char msg[160];
+
+	while ((j = TAILQ_FIRST(&s->inflight)) && j->sent_us + timeout <= now) {
+		job_unplace(r, j);
+		r->c.timeouts++;
+		if (j->attempts >= r->opts.max_attempts) {
+			snprintf(msg, sizeof(msg), "no OK from the relay within %llu ms, %u attempts",
+				 (unsigned long long)r->opts.publish_timeout_ms, j->attempts);
+			job_finish(r, j, JOB_FAILED, msg);
+		} else {
+			r->c.retries++;
+			TAILQ_INSERT_TAIL(&retry, j, link);
+		}
+	}
+	requeue_front(r, &retry);
+	arm_job_timer(r, s);
+	relay_dispatch(r);
+}
+
+/* ---- sessions up and down ---------------------------------------------------------------- */
+
+void relay_session_ready(struct relay *r, struct session *s)
+{
+	(void)s;
+	r->down_since_us = 0;
+	relay_dispatch(r);
+}
+
+void relay_session_down(struct relay *r, struct session *s)
+{
+	struct job_list back = TAILQ_HEAD_INITIALIZER(back);
+	unsigned max_drops = 3 * r->opts.max_attempts + 2;
+	struct job *j;
+
+	evtimer_del(s->job_timer);
+	/* Unacknowledged jobs go back to the head of the queue; relays deduplicate by id, so a
+	 * re-send of an event that did arrive is answered "duplicate:" (a success). A job that
+	 * keeps losing its connection (perhaps it is what kills it) fails in the end. */
+	while ((j = TAILQ_FIRST(&s->inflight))) {
+		job_unplace(r, j);
+		j->drops++;
+		if (j->attempts)
+			j->attempts--; /* a lost connection is not the event's attempt */
+		if (j->drops > max_drops)
+			job_finish(r, j, JOB_FAILED, "the connection dropped every time this event was sent");
+		else
+			TAILQ_INSERT_TAIL(&back, j, link);
+	}
+	requeue_front(r, &back);
+	/* s is leaving READY: count the others. */
+	if (r->down_since_us == 0) {
+		unsigned ready = 0;
+		for (unsigned i = 0; i < r->n_sessions; i++)
+			ready += r->sessions[i] != s && r->sessions[i]->state == SESSION_READY;
+		if (ready == 0)
+			r->down_since_us = now_usec();
+	}
+	relay_dispatch(r);
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+static void reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	uint64_t now = now_usec();
+	struct job *j;
+
+	(void)fd, (void)what;
+	while ((j = TAILQ_FIRST(&r->graveyard)) && j->expires_us <= now) {
+		TAILQ_REMOVE(&r->graveyard, j, link);
+		idmap_remove(r->jobs, j->id);
+		job_free(j);
+	}
+	arm_reap(r);
+	if (r->draining && relay_idle(r))
+		pool_relay_idle(r->pool, r);
+}
+
+static void copy_settings(struct relay *r, const struct config_relay *cfg)
+{
+	free(r->url);
+	r->url = strdup(cfg->url);
+	r->wsurl = cfg->wsurl;
+	r->tls_verify = cfg->tls_verify;
+	r->opts = cfg->opts;
+}
+
+static int add_sessions(struct relay *r, unsigned n)
+{
+	struct session **v = reallocarray(r->sessions, n, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	r->sessions = v;
+	while (r->n_sessions < n) {
+		struct session *s = session_new(r, r->n_sessions);
+		if (!s)
+			return -ENOMEM;
+		r->sessions[r->n_sessions++] = s;
+		if (!r->pool->stopping)
+			session_start(s);
+	}
+	return 0;
+}
+
+struct relay *relay_new(struct pool *p, const struct config_relay *cfg)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->pool = p;
+	r->name = strdup(cfg->name);
+	TAILQ_INIT(&r->queue);
+	TAILQ_INIT(&r->graveyard);
+	r->jobs = idmap_new();
+	r->cooldown_timer = evtimer_new(p->base, cooldown_cb, r);
+	r->reap_timer = evtimer_new(p->base, reap_cb, r);
+	r->age_timer = evtimer_new(p->base, age_cb, r);
+	copy_settings(r, cfg);
+	r->down_since_us = now_usec();
+	if (!r->name || !r->url || !r->jobs || !r->cooldown_timer || !r->reap_timer || !r->age_timer ||
+	    add_sessions(r, cfg->opts.sessions) < 0) {
+		relay_free(r);
+		return NULL;
+	}
+	rlog(r, LOG_INFO, "added (%s, %u sessions, window %u)", r->url, r->opts.sessions, r->opts.inflight);
+	return r;
+}
+
+/* Fails every job still pending (the relay is going away). */
+static void fail_all(struct relay *r, const char *why)
+{
+	struct job *j;
+
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		while ((j = TAILQ_FIRST(&r->sessions[i]->inflight))) {
+			job_unplace(r, j);
+			job_finish(r, j, JOB_FAILED, why);
+		}
+	while ((j = TAILQ_FIRST(&r->queue))) {
+		job_unplace(r, j);
+		job_finish(r, j, JOB_FAILED, why);
+	}
+}
+
+void relay_free(struct relay *r)
+{
+	struct job *j;
+
+	if (!r)
+		return;
+	r->draining = false; /* no idle notifications from inside the teardown */
+	fail_all(r, "relay removed");
+	while ((j = TAILQ_FIRST(&r->graveyard))) {
+		TAILQ_REMOVE(&r->graveyard, j, link);
+		job_free(j);
+	}
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		session_free(r->sessions[i]);
+	free(r->sessions);
+	idmap_free(r->jobs);
+	if (r->cooldown_timer)
+		event_free(r->cooldown_timer);
+	if (r->reap_timer)
+		event_free(r->reap_timer);
+	if (r->age_timer)
+		event_free(r->age_timer);
+	free(r->name);
+	free(r->url);
+	free(r);
+}
+
+void relay_reconfigure(struct relay *r, const struct config_relay *cfg)
+{
+	bool reconnect = strcmp(r->url, cfg->url) != 0 || r->tls_verify != cfg->tls_verify ||
+			 r->opts.max_message != cfg->opts.max_message;
+	unsigned want = cfg->opts.sessions;
+
+	copy_settings(r, cfg);
+	if (reconnect) {
+		rlog(r, LOG_NOTICE, "reconnecting its sessions to %s", r->url);
+		for (unsigned i = 0; i < r->n_sessions; i++)
+			session_close(r->sessions[i], 1001, "relay reconfigured", false);
+	}
+	if (want > r->n_sessions) {
+		add_sessions(r, want);
+	} else {
+		/* Extra sessions finish their close handshake and are removed by the pool. */
+		for (unsigned i = want; i < r->n_sessions; i++)
+			session_close(r->sessions[i], 1001, "fewer sessions configured", true);
+	}
+	relay_dispatch(r);
+}
+
+void relay_remove_session(struct relay *r, struct session *s)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n_sessions && r->sessions[i] != s; i++)
+		;
+	if (i == r->n_sessions || i < r->opts.sessions)
+		return;
+	r->sessions[i] = r->sessions[--r->n_sessions];
+	r->sessions[i]->index = i;
+	session_free(s);
+}
+
+void relay_drain(struct relay *r)
+{
+	r->draining = true;
+	rlog(r, LOG_NOTICE, "removed from the configuration: draining %u queued and in-flight jobs", r->queue_len);
+	if (relay_idle(r))
+		pool_relay_idle(r->pool, r);
+}
+
+bool relay_idle(const struct relay *r)
+{
+	if (r->queue_len)
+		return false;
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		if (r->sessions[i]->n_inflight)
+			return false;
+	return true;
+}
+
+unsigned relay_sessions_ready(const struct relay *r)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		n += r->sessions[i]->state == SESSION_READY;
+	return n;
+}
+
+json_t *relay_json(const struct relay *r)
+{
+	json_t *sessions = json_array(), *o;
+	unsigned inflight = 0;
+	const char *last_error = NULL;
+	uint64_t now = now_usec();
+
+	for (unsigned i = 0; i < r->n_sessions; i++) {
+		json_array_append_new(sessions, session_json(r->sessions[i]));
+		inflight += r->sessions[i]->n_inflight;
+		if (r->sessions[i]->last_error[0])
+			last_error = r->sessions[i]->last_error;
+	}
+	o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:s?, s:s?}", "name", r->name, "url", r->url,
+		      "draining", r->draining, "sessions_ready", (int)relay_sessions_ready(r), "sessions_configured",
+		      (int)r->opts.sessions, "window", (int)r->opts.inflight, "inflight", (int)inflight, "queued",
+		      (int)r->queue_len, "last_error", last_error, "last_notice",
+		      r->last_notice[0] ? r->last_notice : NULL);
+	json_object_set_new(o, "cooldown_ms",
+			    json_integer(r->cooldown_until_us > now ? (json_int_t)((r->cooldown_until_us - now) / 1000) : 0));
+	json_object_set_new(o, "counters",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "submitted", (json_int_t)r->c.submitted, "accepted", (json_int_t)r->c.accepted,
+				      "duplicates", (json_int_t)r->c.duplicates, "rejected", (json_int_t)r->c.rejected,
+				      "rejected_invalid", (json_int_t)r->c.rejected_invalid, "rejected_other",
+				      (json_int_t)r->c.rejected_other, "auth_required", (json_int_t)r->c.auth_required,
+				      "rate_limited", (json_int_t)r->c.rate_limited, "failed", (json_int_t)r->c.failed,
+				      "timeouts", (json_int_t)r->c.timeouts, "retries", (json_int_t)r->c.retries,
+				      "late_oks", (json_int_t)r->c.late_oks, "reconnects", (json_int_t)r->c.reconnects,
+				      "notices", (json_int_t)r->c.notices, "queue_full", (json_int_t)r->c.queue_full));
+	json_object_set_new(o, "sessions", sessions);
+	return o;
+}

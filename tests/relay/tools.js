@@ -1,0 +1,88 @@
+// tools.js - small Nostr helpers for the integration tests, built on the same pinned
+// nostr-tools and ws as the test relay.
+//
+//   node tools.js gen N [--kind K] [--tag NAME=VALUE]... [--seed S] [--since T] [--content-size B]
+//       N signed events as JSON lines (a fresh key per seed; created_at from T upward).
+//   node tools.js req URL FILTER_JSON [FILTER_JSON...]
+//       REQ on URL, prints the events as JSON lines, stops at EOSE (or CLOSED: exit 1).
+'use strict';
+
+const crypto = require('crypto');
+const WebSocket = require('ws');
+const { finalizeEvent } = require('nostr-tools');
+
+function usage() {
+  process.stderr.write('usage: tools.js gen N [--kind K] [--tag N=V]... [--seed S] [--since T] [--content-size B]\n' +
+    '       tools.js req URL FILTER_JSON...\n');
+  process.exit(2);
+}
+
+function gen(args) {
+  const n = Number(args[0]);
+  let kind = 1, seed = 'relaypool-tests', since = 1700000000, size = 0;
+  const tags = [];
+  for (let i = 1; i < args.length; i++) {
+    const v = args[i + 1];
+    switch (args[i]) {
+      case '--kind': kind = Number(v); i++; break;
+      case '--seed': seed = v; i++; break;
+      case '--since': since = Number(v); i++; break;
+      case '--content-size': size = Number(v); i++; break;
+      case '--tag': {
+        const eq = v.indexOf('=');
+        tags.push([v.slice(0, eq), v.slice(eq + 1)]);
+        i++;
+        break;
+      }
+      default: usage();
+    }
+  }
+  if (!Number.isInteger(n) || n < 0) usage();
+  const sk = crypto.createHash('sha256').update(seed).digest();
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const content = size > 0 ? `${i} `.padEnd(size, 'x') : `event ${i} from ${seed}`;
+    out.push(JSON.stringify(finalizeEvent({ kind, created_at: since + i, tags, content }, sk)));
+    if (out.length >= 500) {
+      process.stdout.write(out.join('\n') + '\n');
+      out.length = 0;
+    }
+  }
+  if (out.length) process.stdout.write(out.join('\n') + '\n');
+}
+
+function req(args) {
+  if (args.length < 2) usage();
+  const filters = args.slice(1).map(f => JSON.parse(f));
+  const ws = new WebSocket(args[0], { perMessageDeflate: false });
+  const timer = setTimeout(() => {
+    process.stderr.write('tools.js req: no EOSE within 30 s\n');
+    process.exit(1);
+  }, 30000);
+  ws.on('open', () => ws.send(JSON.stringify(['REQ', 'q', ...filters])));
+  ws.on('message', data => {
+    const m = JSON.parse(data.toString());
+    if (m[0] === 'EVENT' && m[1] === 'q') process.stdout.write(JSON.stringify(m[2]) + '\n');
+    else if (m[0] === 'EOSE' && m[1] === 'q') {
+      clearTimeout(timer);
+      ws.close();
+    } else if (m[0] === 'CLOSED') {
+      process.stderr.write(`tools.js req: CLOSED ${m[2]}\n`);
+      process.exitCode = 1;
+      clearTimeout(timer);
+      ws.close();
+    }
+  });
+  // No process.exit() here: it would cut off stdout, which is still being written to a pipe.
+  ws.on('close', () => clearTimeout(timer));
+  ws.on('error', e => {
+    process.stderr.write(`tools.js req: ${e.message}\n`);
+    process.exitCode = 1;
+    clearTimeout(timer);
+  });
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+if (cmd === 'gen') gen(rest);
+else if (cmd === 'req') req(rest);
+else usage();
