@@ -60,6 +60,10 @@ static void text_status(const json_t *reply)
 	       num(res, "pid"), output_duration(json_number_value(json_object_get(res, "uptime_s")), up, sizeof(up)));
 	printf("config     %s (log level %s)\n", str(res, "config"), str(res, "log_level"));
 	printf("signing    %s\n", json_object_get(res, "pubkey") ? str(res, "pubkey") : "no key configured");
+	const json_t *pool = json_object_get(res, "pool");
+	printf("pool       %lld/%lld relays up, %lld/%lld sessions ready, %lld queued, %lld in flight\n",
+	       num(pool, "relays_up"), num(pool, "relays"), num(pool, "sessions_ready"), num(pool, "sessions"),
+	       num(pool, "queued"), num(pool, "inflight"));
 	printf("clients    %lld connected, %lld requests served, %lld reloads (%lld failed)\n",
 	       num(counts, "clients"), num(counts, "requests"), num(counts, "reloads"),
 	       num(counts, "reload_failures"));

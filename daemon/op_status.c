@@ -7,6 +7,7 @@
 #include "key.h"
 #include "log.h"
 #include "ops.h"
+#include "pool.h"
 
 void op_hello(struct request *r, json_t *args)
 {
@@ -24,8 +25,13 @@ void op_status(struct request *r, json_t *args)
 	struct daemon *d = request_daemon(r);
 	const struct config *c = d->config;
 
+	unsigned up, ready, total;
+	unsigned long long queued, inflight;
+	json_t *res;
+
 	(void)args;
-	request_reply(r, json_pack("{s:s, s:i, s:i, s:I, s:f, s:s, s:s, s:s?, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+	pool_summary(d->pool, &up, &ready, &total, &queued, &inflight);
+	res = json_pack("{s:s, s:i, s:i, s:I, s:f, s:s, s:s, s:s?, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 				   "version", RELAYPOOL_VERSION, "protocol", RP_PROTO_VERSION, "pid", (int)getpid(),
 				   "started_at", (json_int_t)d->started_at, "uptime_s",
 				   (double)((now_usec() - d->started_usec) / 1000) / 1e3, "config", d->config_path,
@@ -35,7 +41,12 @@ void op_status(struct request *r, json_t *args)
 				   (json_int_t)c->n_relays, "groups", (json_int_t)c->n_groups, "clients",
 				   (json_int_t)control_n_clients(d->control), "requests",
 				   (json_int_t)control_n_requests(d->control), "reloads", (json_int_t)d->reloads,
-				   "reload_failures", (json_int_t)d->reload_failures));
+				   "reload_failures", (json_int_t)d->reload_failures);
+	json_object_set_new(res, "pool",
+			    json_pack("{s:i, s:i, s:i, s:i, s:I, s:I}", "relays", (int)d->pool->n_relays, "relays_up",
+				      (int)up, "sessions_ready", (int)ready, "sessions", (int)total, "queued",
+				      (json_int_t)queued, "inflight", (json_int_t)inflight));
+	request_reply(r, res);
 }
 
 void op_reload(struct request *r, json_t *args)
