@@ -29,11 +29,15 @@ read -r word port <&"${RELAY[0]}"
 [[ "$word" == LISTENING ]] || { echo "relay did not start"; cat "$work/relay.log"; exit 1; }
 echo "relay listening on ws://127.0.0.1:$port"
 
+step "creating a signing key ($work/key, mode 0600)"
+( umask 077; openssl rand -hex 32 > "$work/key" )
+
 step "writing $work/relaypoold.conf"
 cat > "$work/relaypoold.conf" <<CONF
 [daemon]
 socket = $work/control.sock
 cache = $work/cache.db
+key = $work/key
 log_level = info
 
 [pool]
@@ -57,6 +61,16 @@ for _ in $(seq 100); do "$ctl" version >/dev/null 2>&1 && break; sleep 0.1; done
 
 step "relaypoolctl status"
 "$ctl" status
+
+step "relaypoolctl publish --kind 1 --content ... (the daemon signs with its key)"
+"$ctl" publish --group demo --kind 1 --content "hello from relaypool" --tag t=relaypool-demo
+
+step "relaypoolctl publish: 500 events signed by nostr-tools, pipelined over one connection"
+node tests/relay/tools.js gen 500 --seed demo --tag t=relaypool-demo > "$work/events.jsonl"
+"$ctl" publish --group demo "$work/events.jsonl" | tail -n 3
+
+step "relaypoolctl relays"
+"$ctl" relays
 
 step "relaypoolctl --json status"
 "$ctl" --json status
