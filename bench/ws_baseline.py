@@ -9,7 +9,12 @@ through delay_proxy, plus fast_relay --verify. Prints markdown tables.
   --verify:   fast_relay parsing and verifying every event
   scale:      64 connections x W 64 with 10 N events
 
-Usage: ws_baseline.py BUILD_DIR [--events N] [--delay MS]
+W = 1 figures measure the machine's process wakeup latency more than the tools: on a 2-CPU VM
+a ping-pong across CPUs costs ~75 us, on one CPU ~11 us, so the scheduler's placement changes
+C=1/W=1 by 6x. --pin puts the client on CPU 0 and the relay and proxy on CPU 1 (taskset) so
+runs are comparable.
+
+Usage: ws_baseline.py BUILD_DIR [--events N] [--delay MS] [--pin]
 """
 import argparse
 import json
@@ -34,16 +39,20 @@ def stop(p):
 
 
 class Bench:
-    def __init__(self, build, events_file):
+    def __init__(self, build, events_file, pin):
         self.build = build
         self.events_file = events_file
+        self.pin = pin
+
+    def pinned(self, cpu, argv):
+        return ["taskset", "-c", str(cpu), *argv] if self.pin else argv
 
     def tool(self, name):
         return os.path.join(self.build, "bench", name)
 
     def client(self, port, c, w, n):
-        out = subprocess.run([self.tool("raw_ws_client"), "--url", "ws://127.0.0.1:%d/" % port, "--connections",
-                              str(c), "--window", str(w), "--events", self.events_file, "--count", str(n)],
+        out = subprocess.run(self.pinned(0, [self.tool("raw_ws_client"), "--url", "ws://127.0.0.1:%d/" % port, "--connections",
+                              str(c), "--window", str(w), "--events", self.events_file, "--count", str(n)]),
                              capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         r = json.loads(out.stdout)
@@ -60,14 +69,15 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--delay", type=int, default=20)
+    ap.add_argument("--pin", action="store_true")
     a = ap.parse_args()
     n = a.events
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "events.jsonl")
-        b = Bench(a.build, path)
+        b = Bench(a.build, path, a.pin)
         subprocess.run([b.tool("raw_ws_client"), "--gen-file", str(n * 10), path], check=True)
 
-        relay, rport = start([b.tool("fast_relay"), "--port", "0"])
+        relay, rport = start(b.pinned(1, [b.tool("fast_relay"), "--port", "0"]))
         print("### raw_ws_client -> fast_relay, direct (%d events, median of 3)\n" % n)
         print("| C | W | events/s | p50 latency | p99 latency |\n|---|---|---|---|---|")
         for c in (1, 4, 16):
@@ -79,8 +89,8 @@ def main():
         print("| 64 | 64 | %.0f | %.3f ms | %.3f ms | (%d events)" % (r["events_per_s"], r["latency_ms_p50"],
                                                                      r["latency_ms_p99"], n * 10))
 
-        proxy, pport = start([b.tool("delay_proxy"), "--listen", "0", "--to", "127.0.0.1:%d" % rport, "--delay",
-                              str(a.delay)])
+        proxy, pport = start(b.pinned(1, [b.tool("delay_proxy"), "--listen", "0", "--to", "127.0.0.1:%d" % rport,
+                                           "--delay", str(a.delay)]))
         rtt = 2 * a.delay / 1000.0
         print("\n### through delay_proxy --delay %d (RTT %.0f ms)\n" % (a.delay, rtt * 1000))
         print("| C | W | events | expected C*W/RTT | measured events/s | ratio | p50 latency |\n"
@@ -95,7 +105,7 @@ def main():
         stop(proxy)
         print("\n%s" % stop(relay))
 
-        relay, rport = start([b.tool("fast_relay"), "--port", "0", "--verify"])
+        relay, rport = start(b.pinned(1, [b.tool("fast_relay"), "--port", "0", "--verify"]))
         print("\n### fast_relay --verify (%d events, median of 3)\n" % n)
         print("| C | W | events/s | p50 latency |\n|---|---|---|---|")
         for c, w in ((1, 1), (1, 64), (4, 64), (16, 64)):

@@ -359,17 +359,31 @@ static const EVP_MD *sha256_md(void)
 	return md;
 }
 
+int event_crypto_init(void)
+{
+	return event_secp_context() && sha256_md() ? 0 : -ENOMEM;
+}
+
+/* One digest context per thread, reused: allocating one per event shows in the benchmark. */
+static __thread EVP_MD_CTX *thread_md;
+
+void event_thread_cleanup(void)
+{
+	EVP_MD_CTX_free(thread_md);
+	thread_md = NULL;
+}
+
 int event_compute_id(const struct nostr_event *ev, uint8_t id[32])
 {
 	struct sink s;
 	unsigned int n = 0;
 	int r = 0;
 
-	/* One digest context per thread, reused: allocating one per event shows in the benchmark. */
-	static __thread EVP_MD_CTX *md;
+	EVP_MD_CTX *md;
 
-	if (!md)
-		md = EVP_MD_CTX_new();
+	if (!thread_md)
+		thread_md = EVP_MD_CTX_new();
+	md = thread_md;
 	s.n = 0;
 	s.err = 0;
 	s.out = NULL;

@@ -83,5 +83,10 @@ int event_sign_template(const json_t *tmpl, const secp256k1_keypair *kp, struct 
 
 /* The shared secp256k1 context (created on first use, randomized for signing). */
 const secp256k1_context *event_secp_context(void);
+/* Creates the shared crypto state (secp256k1 context, SHA-256 method) now. Call it before
+ * threads use event_verify; single-threaded callers may skip it. Returns 0 or -ENOMEM. */
+int event_crypto_init(void);
+/* Frees this thread's hashing state; call it before a thread that verified events exits. */
+void event_thread_cleanup(void);
 
 #endif

@@ -9,7 +9,8 @@
 /* Decodes hexlen characters (must be even) into hexlen/2 bytes of out. Accepts upper and lower
  * case digits: this is for keys typed or pasted by people. Where the protocol demands lowercase
  * (ids, pubkeys and sigs in NIP-01 events and filters), check with hex_is_lower()
- * first. Returns 0, or -EINVAL (odd length, a non-hex character) leaving out untouched. */
+ * first. Returns 0, or -EINVAL (odd length, a non-hex character); on failure out is left
+ * untouched for outputs up to 64 bytes (keys, ids, signatures). */
 int hex_decode(const char *hex, size_t hexlen, uint8_t *out);
 
 /* Writes 2n lowercase hex digits and a NUL into out (which holds at least 2n+1 bytes). */

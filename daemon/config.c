@@ -417,7 +417,7 @@ static void parse_allow_groups(struct parser *p, const struct raw_key *k, struct
 }
 
 static const char *const daemon_keys = "socket, socket_group, cache, key, log_level, allow_users, "
-				       "allow_groups, max_clients, max_line, client_buffer";
+				       "allow_groups, max_clients, max_line, client_buffer, verify_threads";
 
 static void interpret_daemon_key(struct parser *p, const struct raw_key *k, struct config_daemon *d)
 {
@@ -460,6 +460,15 @@ static void interpret_daemon_key(struct parser *p, const struct raw_key *k, stru
 	} else if (streq(k->name, "max_line")) {
 		if (check_single_line(p, k) && parse_number(p, k, OPT_SIZE, 1024, 64ULL << 20, &v) == 0)
 			d->max_line = v;
+	} else if (streq(k->name, "verify_threads")) {
+		if (!check_single_line(p, k))
+			return;
+		if (streq(k->value, "auto"))
+			d->verify_threads = -1;
+		else if (units_parse_uint(k->value, &v) == 0 && v <= 64)
+			d->verify_threads = (int)v;
+		else
+			perr(p, k->line, "verify_threads: expected auto or an integer from 0 to 64, got '%s'", k->value);
 	} else if (streq(k->name, "client_buffer")) {
 		if (check_single_line(p, k) && parse_number(p, k, OPT_SIZE, 64 << 10, 1ULL << 30, &v) == 0)
 			d->client_buffer = v;
@@ -708,6 +717,7 @@ static void set_defaults(struct config *c)
 	c->daemon.max_clients = 256;
 	c->daemon.max_line = 1 << 20;
 	c->daemon.client_buffer = 4 << 20;
+	c->daemon.verify_threads = -1;
 	for (size_t i = 0; i < ARRAY_SIZE(pool_defs); i++)
 		opt_set(&c->pool, &pool_defs[i], pool_defs[i].dflt);
 	c->max_connecting = 16;
@@ -904,6 +914,10 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "max_clients = %" PRIu32 "\n", d->max_clients);
 	fprintf(f, "max_line = %s\n", units_format_size(d->max_line, buf, sizeof(buf)));
 	fprintf(f, "client_buffer = %s\n", units_format_size(d->client_buffer, buf, sizeof(buf)));
+	if (d->verify_threads < 0)
+		fprintf(f, "verify_threads = auto\n");
+	else
+		fprintf(f, "verify_threads = %d\n", d->verify_threads);
 
 	fprintf(f, "\n[pool]\n");
 	print_pool_opts(f, &c->pool, 0, true);
@@ -990,6 +1004,7 @@ static json_t *daemon_diff(const struct config_daemon *a, const struct config_da
 	CHANGED("max_clients", a->max_clients != b->max_clients, false);
 	CHANGED("max_line", a->max_line != b->max_line, false);
 	CHANGED("client_buffer", a->client_buffer != b->client_buffer, false);
+	CHANGED("verify_threads", a->verify_threads != b->verify_threads, true);
 #undef CHANGED
 	return changed;
 }

@@ -64,6 +64,7 @@ struct config_daemon {
 	uint32_t max_clients;
 	uint64_t max_line;      /* longest request line, bytes */
 	uint64_t client_buffer; /* per-client output high-water mark, bytes */
+	int verify_threads;     /* signature verification threads; -1 = auto */
 };
 
 struct config {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "control.h"
@@ -11,6 +12,7 @@
 #include "key.h"
 #include "log.h"
 #include "pool.h"
+#include "verifier.h"
 
 /* How long a shutdown waits for clients to take their last replies. */
 #define STOP_FLUSH_USEC (3 * 1000 * 1000)
@@ -138,6 +140,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	daemon_stop(d);
 }
 
+/* auto: one thread per CPU but one (the loop's), at least 1, at most 4. */
+static unsigned verify_threads(const struct config *c)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (c->daemon.verify_threads >= 0)
+		return (unsigned)c->daemon.verify_threads;
+	if (cpus <= 2)
+		return 1;
+	return cpus - 1 > 4 ? 4 : (unsigned)(cpus - 1);
+}
+
 int daemon_setup(struct daemon *d, const char *config_path, struct config *config)
 {
 	int r;
@@ -170,6 +184,13 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		}
 		log_info("signing key loaded: pubkey %s", key_pubkey_hex(d->key));
 	}
+	r = verifier_new(d->base, verify_threads(config), &d->verifier);
+	if (r < 0)
+		return log_err("cannot start signature verification"), r;
+	if (verifier_threads(d->verifier))
+		log_info("signature verification on %u worker threads", verifier_threads(d->verifier));
+	else
+		log_info("signature verification on the event loop");
 	r = pool_new(d, &d->pool);
 	if (r < 0)
 		return log_err("cannot set up the relay pool"), r;
@@ -192,6 +213,7 @@ int daemon_run(struct daemon *d)
 
 void daemon_free(struct daemon *d)
 {
+	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
 	control_free(d->control);
 	pool_free(d->pool);
 	if (d->stop_timer)

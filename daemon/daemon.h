@@ -13,6 +13,7 @@ struct config;
 struct control;
 struct key;
 struct pool;
+struct verifier;
 
 struct daemon {
 	struct event_base *base;
@@ -21,6 +22,7 @@ struct daemon {
 	struct control *control;
 	struct key *key; /* NULL without [daemon] key */
 	struct pool *pool;
+	struct verifier *verifier;
 	unsigned stop_pending; /* pool and clients still closing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;

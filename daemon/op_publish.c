@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "publish.h"
 #include "relay.h"
+#include "verifier.h"
 
 #define MAX_TARGETS 1024
 
@@ -98,36 +99,71 @@ static bool resolve_quorum(struct request *r, json_t *q, size_t n, unsigned *out
 	return false;
 }
 
-/* The event: verified as given, or signed from a template with "sign": true. */
-static bool resolve_event(struct request *r, json_t *args, struct nostr_event *ev)
-{
-	struct daemon *d = request_daemon(r);
-	json_t *obj = json_object_get(args, "event");
-	struct event_error err;
+/* A publish between the checks of its fields and the end of its event's verification. */
+struct pending {
+	struct request *r;
+	struct nostr_event ev;
+	unsigned quorum;
+	enum publish_wait mode;
+	size_t n;
+	char *names[]; /* target relays, by name: re-resolved after verification */
+};
 
-	if (json_is_true(json_object_get(args, "sign"))) {
-		if (!d->key) {
-			request_fail(r, RP_ERR_NO_KEY, "\"sign\": true needs a signing key ([daemon] key is not set)");
-			return false;
+static void pending_free(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->names[i]);
+	event_clear(&p->ev);
+	free(p);
+}
+
+/* Targets again (a reload may have removed one meanwhile), the all-or-nothing queue check,
+ * then delivery. */
+static void go(struct pending *p)
+{
+	struct daemon *d = request_daemon(p->r);
+	struct relay *rels[MAX_TARGETS];
+
+	for (size_t i = 0; i < p->n; i++) {
+		rels[i] = pool_find_relay(d->pool, p->names[i]);
+		if (!rels[i]) {
+			request_fail(p->r, RP_ERR_UNKNOWN_RELAY, "relay %s was removed by a reload", p->names[i]);
+			pending_free(p);
+			return;
 		}
-		if (event_sign_template(obj, key_keypair(d->key), ev, &err) == 0)
-			return true;
-		request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event template: %s", err.message);
-		return false;
+		if (rels[i]->queue_len >= rels[i]->opts.queue && !relay_has_pending(rels[i], p->ev.id)) {
+			rels[i]->c.queue_full++;
+			request_fail(p->r, RP_ERR_QUEUE_FULL, "relay %s has %u events queued (its limit); nothing was queued",
+				     rels[i]->name, rels[i]->queue_len);
+			pending_free(p);
+			return;
+		}
 	}
-	if (event_from_json(obj, ev, &err) == 0 && event_verify(ev, &err) == 0)
-		return true;
-	event_clear(ev);
-	request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event: %s", err.message);
-	return false;
+	publish_start(p->r, &p->ev, rels, p->n, p->quorum, p->mode);
+	pending_free(p);
+}
+
+static void verified(void *arg, const struct event_error *err)
+{
+	struct pending *p = arg;
+
+	if (err) {
+		request_fail_reason(p->r, err->code < EVENT_ERR__MAX ? RP_ERR_INVALID_EVENT : RP_ERR_SHUTTING_DOWN,
+				    event_err_code(err->code), "event: %s", err->message);
+		pending_free(p);
+		return;
+	}
+	go(p);
 }
 
 void op_publish(struct request *r, json_t *args)
 {
+	struct daemon *d = request_daemon(r);
 	struct targets *t = malloc(sizeof(*t));
-	json_t *wait = json_object_get(args, "wait");
+	json_t *wait = json_object_get(args, "wait"), *obj = json_object_get(args, "event");
 	enum publish_wait mode = PUBLISH_WAIT_OK;
-	struct nostr_event ev;
+	struct event_error err;
+	struct pending *p = NULL;
 	unsigned quorum;
 
 	if (!t) {
@@ -141,21 +177,42 @@ void op_publish(struct request *r, json_t *args)
 		}
 		mode = PUBLISH_WAIT_QUEUED;
 	}
-	if (!resolve_targets(r, args, t) || !resolve_quorum(r, json_object_get(args, "quorum"), t->n, &quorum) ||
-	    !resolve_event(r, args, &ev))
+	if (!resolve_targets(r, args, t) || !resolve_quorum(r, json_object_get(args, "quorum"), t->n, &quorum))
 		goto out;
-	/* All or nothing: a full queue refuses the request before anything is queued. */
-	for (size_t i = 0; i < t->n; i++) {
-		struct relay *rel = t->v[i];
-		if (rel->queue_len >= rel->opts.queue && !relay_has_pending(rel, ev.id)) {
-			rel->c.queue_full++;
-			request_fail(r, RP_ERR_QUEUE_FULL, "relay %s has %u events queued (its limit); nothing was queued",
-				     rel->name, rel->queue_len);
-			event_clear(&ev);
-			goto out;
-		}
+	p = calloc(1, sizeof(*p) + t->n * sizeof(char *));
+	if (!p) {
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		goto out;
 	}
-	publish_start(r, &ev, t->v, t->n, quorum, mode);
+	p->r = r;
+	p->quorum = quorum;
+	p->mode = mode;
+	for (size_t i = 0; i < t->n; i++)
+		if ((p->names[i] = strdup(t->v[i]->name)))
+			p->n++;
+	if (json_is_true(json_object_get(args, "sign"))) {
+		/* Signing verifies its own result. */
+		if (!d->key) {
+			request_fail(r, RP_ERR_NO_KEY, "\"sign\": true needs a signing key ([daemon] key is not set)");
+			pending_free(p);
+		} else if (event_sign_template(obj, key_keypair(d->key), &p->ev, &err) < 0) {
+			request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event template: %s",
+					    err.message);
+			pending_free(p);
+		} else {
+			go(p);
+		}
+		goto out;
+	}
+	if (event_from_json(obj, &p->ev, &err) < 0) {
+		request_fail_reason(r, RP_ERR_INVALID_EVENT, event_err_code(err.code), "event: %s", err.message);
+		pending_free(p);
+		goto out;
+	}
+	if (verifier_submit(d->verifier, &p->ev, verified, p) < 0) {
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		pending_free(p);
+	}
 out:
 	free(t);
 }

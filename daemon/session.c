@@ -10,6 +10,8 @@
  * only queued); nothing is sent or freed inside wslay callbacks - received messages are
  * copied to a list and handled after wslay_event_recv returns. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -600,6 +602,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
+		/* Small frames must not wait for the peer's delayed ACK (Nagle): without this, a
+		 * window refilled by a few OKs at a time stalls up to 40 ms per round trip. */
+		int one = 1;
+		setsockopt(bufferevent_getfd(s->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		send_upgrade(s);
 		return;
 	}
