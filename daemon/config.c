@@ -222,7 +222,7 @@ struct pool_optdef {
 #define POOL_OPT(n, t, mn, mx, d) { #n, t, offsetof(struct pool_opts, n), mn, mx, d }
 static const struct pool_optdef pool_defs[] = {
 	POOL_OPT(sessions, OPT_COUNT, 1, 64, 2),
-	POOL_OPT(inflight, OPT_COUNT, 1, 4096, 16),
+	POOL_OPT(inflight, OPT_COUNT, 1, 4096, 32),
 	POOL_OPT(queue, OPT_COUNT, 1, 1000000, 10000),
 	POOL_OPT(max_attempts, OPT_COUNT, 1, 100, 3),
 	{ "connect_timeout", OPT_DURATION, offsetof(struct pool_opts, connect_timeout_ms), 100, 600000, 10000 },
