@@ -26,6 +26,9 @@ static const char *const err_codes[RP_ERR__MAX] = {
 	[RP_ERR_NO_RELAYS] = "no_relays",
 	[RP_ERR_QUEUE_FULL] = "queue_full",
 	[RP_ERR_QUORUM_FAILED] = "quorum_failed",
+	[RP_ERR_SYNC_FAILED] = "sync_failed",
+	[RP_ERR_INVALID_FILTER] = "invalid_filter",
+	[RP_ERR_NOT_FOUND] = "not_found",
 };
 
 const char *rp_err_code(enum rp_err err)

@@ -9,14 +9,14 @@
  *
  * Evolution: ops, fields and error codes are only ever appended; every append bumps
  * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons;
- * 3: publish, relays). docs/PROTOCOL.md documents every name here for app developers.
+ * 3: publish, relays; 4: query, sync, outbox ops, publish timeout). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 3
+#define RP_PROTO_VERSION 4
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"
@@ -40,6 +40,11 @@
 #define RP_OP_SIGN "sign" /* protocol 2 */
 #define RP_OP_PUBLISH "publish" /* protocol 3 */
 #define RP_OP_RELAYS "relays"   /* protocol 3 */
+#define RP_OP_QUERY "query"             /* protocol 4 */
+#define RP_OP_SYNC "sync"               /* protocol 4 */
+#define RP_OP_OUTBOX "outbox"           /* protocol 4 */
+#define RP_OP_OUTBOX_RETRY "outbox_retry" /* protocol 4 */
+#define RP_OP_OUTBOX_DROP "outbox_drop" /* protocol 4 */
 
 /* Stable error codes. The enum order is internal; the strings are the contract. */
 enum rp_err {
@@ -65,6 +70,9 @@ enum rp_err {
 	RP_ERR_NO_RELAYS,         /* the request has no target relay */
 	RP_ERR_QUEUE_FULL,        /* a target relay's queue is full; nothing was queued */
 	RP_ERR_QUORUM_FAILED,     /* fewer relays than the quorum accepted the event */
+	RP_ERR_SYNC_FAILED,       /* at least one relay could not be synced; its cursor did not move */
+	RP_ERR_INVALID_FILTER,    /* a NIP-01 filter is malformed */
+	RP_ERR_NOT_FOUND,         /* the outbox row or event named does not exist */
 	RP_ERR__MAX
 };
 

@@ -175,7 +175,7 @@ bool reply_ok(const json_t *reply)
 }
 
 int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
-		void (*on_item)(json_t *item, void *data), void *data)
+		void (*on_item)(json_t *item, json_t *msg, void *data), void *data)
 {
 	long long id = client_send(c, op, args);
 	int r;
@@ -199,7 +199,7 @@ int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
 		item = json_object_get(msg, RP_F_ITEM);
 		if (item && reply_ok(msg)) {
 			if (on_item)
-				on_item(item, data);
+				on_item(item, msg, data);
 			json_decref(msg);
 			continue;
 		}

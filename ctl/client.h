@@ -32,9 +32,10 @@ long long client_send(struct client *c, const char *op, json_t *args);
 int client_recv(struct client *c, json_t **reply);
 
 /* Sends one request and waits for its final reply; items of a streaming reply are passed
- * to on_item (if not NULL). Returns 1 with *reply, or <= 0 like client_recv. */
+ * to on_item (if not NULL) with the whole line they came in. Returns 1 with *reply, or <= 0
+ * like client_recv. */
 int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
-		void (*on_item)(json_t *item, void *data), void *data);
+		void (*on_item)(json_t *item, json_t *msg, void *data), void *data);
 
 /* Pipelining: requests are buffered by client_enqueue and written by client_pump, which
  * waits (poll) until the socket can take more or replies arrived. */

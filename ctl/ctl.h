@@ -43,5 +43,6 @@ json_t *ctl_parse_tag(const char *arg);
 extern const struct command cmd_status, cmd_reload, cmd_version;
 extern const struct command cmd_verify, cmd_sign;
 extern const struct command cmd_publish, cmd_relays;
+extern const struct command cmd_query, cmd_sync, cmd_outbox;
 
 #endif

@@ -64,6 +64,10 @@ static void text_status(const json_t *reply)
 	printf("pool       %lld/%lld relays up, %lld/%lld sessions ready, %lld queued, %lld in flight\n",
 	       num(pool, "relays_up"), num(pool, "relays"), num(pool, "sessions_ready"), num(pool, "sessions"),
 	       num(pool, "queued"), num(pool, "inflight"));
+	const json_t *cache = json_object_get(res, "cache"), *ob = json_object_get(cache, "outbox");
+	printf("cache      %s: %lld events; outbox %lld pending, %lld accepted, %lld rejected, %lld expired\n",
+	       str(cache, "path"), num(cache, "events"), num(ob, "pending"), num(ob, "accepted"), num(ob, "rejected"),
+	       num(ob, "expired"));
 	printf("clients    %lld connected, %lld requests served, %lld reloads (%lld failed)\n",
 	       num(counts, "clients"), num(counts, "requests"), num(counts, "reloads"),
 	       num(counts, "reload_failures"));

@@ -26,6 +26,8 @@ struct pool_opts {
 	uint64_t backoff_base_ms;    /* first reconnect delay (full jitter) */
 	uint64_t backoff_max_ms;     /* reconnect delay cap */
 	uint64_t max_message;        /* largest message accepted from the relay, bytes */
+	uint64_t max_age_ms;         /* an undelivered event expires this long after its publish */
+	uint64_t sync_overlap_ms;    /* a sync starts this far before its saved cursor */
 };
 
 struct config_relay {

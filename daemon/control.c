@@ -197,6 +197,30 @@ void request_reply_end(struct request *r, json_t *result)
 	request_free(r);
 }
 
+void request_item_raw(struct request *r, const char *json, size_t len)
+{
+	struct evbuffer *out;
+
+	if (!r->client || r->client->closing)
+		return;
+	out = bufferevent_get_output(r->client->bev);
+	evbuffer_add_printf(out, "{\"id\":%s,\"ok\":true,\"item\":", request_id_text(r));
+	evbuffer_add(out, json, len);
+	evbuffer_add(out, "}\n", 2);
+}
+
+size_t request_backlog(const struct request *r)
+{
+	if (!r->client || r->client->closing)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(r->client->bev));
+}
+
+bool request_backlog_high(const struct request *r)
+{
+	return request_backlog(r) > r->d->config->daemon.client_buffer;
+}
+
 void request_item(struct request *r, json_t *item)
 {
 	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_ITEM, item));

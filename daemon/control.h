@@ -55,5 +55,11 @@ void request_fail_reason(struct request *r, enum rp_err code, const char *reason
 /* One item of a streaming reply; item is stolen. End the stream with request_reply_end. */
 void request_item(struct request *r, json_t *item);
 void request_reply_end(struct request *r, json_t *result);
+/* An item whose value is JSON text already (e.g. an event from the cache). */
+void request_item_raw(struct request *r, const char *json, size_t len);
+/* Bytes queued to the request's client and not yet written (0 once it is gone): streaming
+ * ops wait while this is above the client's high-water mark. */
+size_t request_backlog(const struct request *r);
+bool request_backlog_high(const struct request *r);
 
 #endif

@@ -9,9 +9,12 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "cache.h"
 #include "key.h"
 #include "log.h"
+#include "outbox.h"
 #include "pool.h"
+#include "sd.h"
 #include "verifier.h"
 
 /* How long a shutdown waits for clients to take their last replies. */
@@ -62,10 +65,12 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 		*diff = NULL;
 	if (errors)
 		*errors = NULL;
+	service_reloading(d);
 	r = config_load(d->config_path, &fresh, &errs);
 	if (r < 0) {
 		d->reload_failures++;
 		log_lines(LOG_ERR, "reload failed, keeping the running configuration: ", errs);
+		service_reloaded(d, r);
 		if (errors)
 			*errors = errs;
 		else
@@ -83,7 +88,9 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 	config_free(d->config);
 	d->config = fresh;
 	pool_apply_config(d->pool, fresh);
+	outbox_resume(d);
 	d->reloads++;
+	service_reloaded(d, 0);
 	if (diff)
 		*diff = delta;
 	else
@@ -117,6 +124,7 @@ void daemon_stop(struct daemon *d)
 		return;
 	d->stopping = true;
 	log_notice("shutting down");
+	service_stopping(d);
 	control_stop_listening(d->control);
 	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
 	if (d->stop_timer)
@@ -152,9 +160,27 @@ static unsigned verify_threads(const struct config *c)
 	return cpus - 1 > 4 ? 4 : (unsigned)(cpus - 1);
 }
 
+/* The cache and its outbox; a damaged or unwritable cache stops the start. */
+static int open_cache(struct daemon *d)
+{
+	char *why = NULL;
+	int r = cache_open(d->config->daemon.cache, d->base, &d->cache, &why);
+
+	if (r < 0) {
+		log_err("%s", why ? why : "cannot open the cache");
+		free(why);
+		return r;
+	}
+	r = outbox_new(d->cache, &d->outbox);
+	if (r < 0)
+		return log_err("%s: cannot set up the outbox", d->config->daemon.cache), r;
+	log_info("cache: %s", d->config->daemon.cache);
+	return 0;
+}
+
 int daemon_setup(struct daemon *d, const char *config_path, struct config *config)
 {
-	int r;
+	int r, fd;
 
 	memset(d, 0, sizeof(*d));
 	d->config = config;
@@ -191,13 +217,20 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		log_info("signature verification on %u worker threads", verifier_threads(d->verifier));
 	else
 		log_info("signature verification on the event loop");
+	r = open_cache(d);
+	if (r < 0)
+		return r;
 	r = pool_new(d, &d->pool);
 	if (r < 0)
 		return log_err("cannot set up the relay pool"), r;
-	r = control_new(d, -1, &d->control);
+	r = service_listen_fd(config->daemon.socket, &fd);
+	if (r < 0)
+		return r;
+	r = control_new(d, fd, &d->control);
 	if (r < 0)
 		return r;
 	pool_apply_config(d->pool, d->config);
+	outbox_resume(d);
 	return 0;
 }
 
@@ -205,6 +238,8 @@ int daemon_run(struct daemon *d)
 {
 	log_notice("relaypoold " RELAYPOOL_VERSION " started with %s (%zu relays, %zu groups)", d->config_path,
 		   d->config->n_relays, d->config->n_groups);
+	if (service_ready(d) < 0)
+		return 1;
 	if (event_base_dispatch(d->base) < 0)
 		return log_err("event loop failed"), 1;
 	log_notice("stopped");
@@ -213,9 +248,12 @@ int daemon_run(struct daemon *d)
 
 void daemon_free(struct daemon *d)
 {
+	service_free();
 	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
 	control_free(d->control);
-	pool_free(d->pool);
+	pool_free(d->pool); /* abandons jobs: their outbox rows stay pending */
+	outbox_free(d->outbox);
+	cache_close(d->cache); /* commits the last batch */
 	if (d->stop_timer)
 		event_free(d->stop_timer);
 	if (d->sig_term)

@@ -14,6 +14,8 @@ struct control;
 struct key;
 struct pool;
 struct verifier;
+struct cache;
+struct outbox;
 
 struct daemon {
 	struct event_base *base;
@@ -23,6 +25,8 @@ struct daemon {
 	struct key *key; /* NULL without [daemon] key */
 	struct pool *pool;
 	struct verifier *verifier;
+	struct cache *cache;
+	struct outbox *outbox;
 	unsigned stop_pending; /* pool and clients still closing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;

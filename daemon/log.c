@@ -1,16 +1,20 @@
-/* log.c - journald or stderr logging, and libevent's own messages routed through it. */
+/* log.c - structured journald entries or "<N>"-prefixed stderr lines, chosen once at
+ * startup, and libevent's own messages routed through the same logger. */
 #include <errno.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+/* CODE_FILE/CODE_LINE/CODE_FUNC are the caller's, passed in, not this file's. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static int max_level = LOG_INFO;
-static int use_journal;
+static bool use_journal;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
@@ -39,16 +43,16 @@ const char *log_level_to_string(int level)
 
 /* True when stderr is the stream journald gave us (JOURNAL_STREAM=dev:ino). Without
  * journald, sd_journal_print silently drops messages, so we check instead of assuming. */
-static int stderr_is_journal(void)
+static bool stderr_is_journal(void)
 {
 	const char *e = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
 
 	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
-		return 0;
+		return false;
 	if (fstat(STDERR_FILENO, &st) < 0)
-		return 0;
+		return false;
 	return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
 }
 
@@ -78,7 +82,69 @@ int log_get_level(void)
 	return max_level;
 }
 
-int log_msg(int prio, const char *fmt, ...)
+bool log_to_journal(void)
+{
+	return use_journal;
+}
+
+/* Each journal field is "NAME=value" in its own buffer; sd_journal_sendv encodes values
+ * with newlines in them (binary-safe) by itself. */
+#define FIELD_MAX 10
+
+struct journal_entry {
+	struct iovec iov[FIELD_MAX];
+	int n;
+	char prio[16], line[32], session[32];
+};
+
+static void field(struct journal_entry *e, const char *text)
+{
+	if (e->n < FIELD_MAX)
+		e->iov[e->n++] = (struct iovec){ .iov_base = (void *)text, .iov_len = strlen(text) };
+}
+
+/* A field whose value is a caller's string: its own allocation, freed by the caller. */
+static char *field_dup(struct journal_entry *e, const char *name, const char *value)
+{
+	char *text = NULL;
+
+	if (!value || asprintf(&text, "%s=%s", name, value) < 0)
+		return NULL;
+	field(e, text);
+	return text;
+}
+
+static int journal_send(int prio, const struct log_fields *f, const char *file, int line, const char *func,
+			const char *msg)
+{
+	struct journal_entry e = { .n = 0 };
+	_cleanup_free_ char *m = NULL, *code_file = NULL, *code_func = NULL;
+	_cleanup_free_ char *relay = NULL, *event_id = NULL, *request_id = NULL;
+
+	m = field_dup(&e, "MESSAGE", msg);
+	snprintf(e.prio, sizeof(e.prio), "PRIORITY=%d", prio);
+	field(&e, e.prio);
+	field(&e, "SYSLOG_IDENTIFIER=relaypoold");
+	code_file = field_dup(&e, "CODE_FILE", file);
+	snprintf(e.line, sizeof(e.line), "CODE_LINE=%d", line);
+	field(&e, e.line);
+	code_func = field_dup(&e, "CODE_FUNC", func);
+	if (f) {
+		relay = field_dup(&e, "RELAY", f->relay);
+		if (f->has_session) {
+			snprintf(e.session, sizeof(e.session), "SESSION=%u", f->session);
+			field(&e, e.session);
+		}
+		event_id = field_dup(&e, "EVENT_ID", f->event_id);
+		request_id = field_dup(&e, "REQUEST_ID", f->request_id);
+	}
+	if (!m)
+		return -ENOMEM;
+	return sd_journal_sendv(e.iov, e.n);
+}
+
+int log_full(int prio, const struct log_fields *f, const char *file, int line, const char *func, const char *fmt,
+	     ...)
 {
 	int saved = errno;
 	char buf[4096];
@@ -91,9 +157,8 @@ int log_msg(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (use_journal)
-		sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%d", prio, "SYSLOG_IDENTIFIER=relaypoold", NULL);
-	else
+	/* If the journal socket went away, the message still goes somewhere. */
+	if (!use_journal || journal_send(prio, f, file, line, func, buf) < 0)
 		fprintf(stderr, "<%d>%s\n", prio, buf);
 	errno = saved;
 	return -1;

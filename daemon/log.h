@@ -1,11 +1,26 @@
-/* log.h - the daemon's logger: journald when stderr is connected to it, otherwise
- * stderr lines with "<N>" priority prefixes (which journald also understands). */
+/* log.h - the daemon's logger: structured journald entries when stderr is connected to the
+ * journal, otherwise stderr lines with "<N>" priority prefixes (which journald also parses).
+ *
+ * Every entry carries MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and CODE_FILE/CODE_LINE/CODE_FUNC.
+ * Callers that know which relay, session, event or request a message is about attach it
+ * with log_ctx() or the log_relay/log_session/log_request/log_event helpers below, so that
+ * "journalctl -u relaypoold RELAY=damus" or "REQUEST_ID=42" finds every line about it. */
 #ifndef RELAYPOOL_LOG_H
 #define RELAYPOOL_LOG_H
 
+#include <stdbool.h>
 #include <syslog.h>
 
 #include "util.h"
+
+/* Journal fields a message is about. NULL strings (and has_session false) are left out. */
+struct log_fields {
+	const char *relay;      /* RELAY=: the relay's configured name */
+	unsigned session;       /* SESSION=: the session's index within its relay */
+	bool has_session;
+	const char *event_id;   /* EVENT_ID=: 64 hex characters */
+	const char *request_id; /* REQUEST_ID=: the control request's id as compact JSON */
+};
 
 void log_init(int level);
 void log_set_level(int level);
@@ -13,14 +28,38 @@ int log_get_level(void);
 /* Returns a syslog priority for "debug", "info", "notice", "warning", "err"; -1 if unknown. */
 int log_level_from_string(const char *s);
 const char *log_level_to_string(int level);
+/* True when messages go to journald as structured entries (stderr is the journal stream). */
+bool log_to_journal(void);
 
-/* Logs one message; errno is preserved. Returns -1 so callers can "return log_...". */
-int log_msg(int prio, const char *fmt, ...) _printf_(2, 3);
+/* Logs one message; errno is preserved. Returns -1 so callers can "return log_...".
+ * fields may be NULL. Use the macros, which fill in the source location. */
+int log_full(int prio, const struct log_fields *fields, const char *file, int line, const char *func,
+	     const char *fmt, ...) _printf_(6, 7);
+
+#define log_msg(prio, ...) log_full(prio, NULL, __FILE__, __LINE__, __func__, __VA_ARGS__)
+#define log_ctx(prio, fields, ...) log_full(prio, fields, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+
+/* Context helpers. The text keeps its usual prefix ("relay NAME session N: ..."), so stderr
+ * and "journalctl" read the same; the journal also gets the fields. Arguments other than
+ * fmt's are evaluated twice: pass plain expressions (r->name, s->index). */
+#define log_relay(prio, relay, fmt, ...)                                                           \
+	log_ctx(prio, (&(const struct log_fields){ .relay = (relay) }), "relay %s: " fmt, (relay),    \
+		##__VA_ARGS__)
+#define log_session(prio, relay, index, fmt, ...)                                                  \
+	log_ctx(prio, (&(const struct log_fields){ .relay = (relay), .session = (index), .has_session = true }), \
+		"relay %s session %u: " fmt, (relay), (unsigned)(index), ##__VA_ARGS__)
+#define log_request(prio, request_id, fmt, ...)                                                    \
+	log_ctx(prio, (&(const struct log_fields){ .request_id = (request_id) }),                   \
+		"control: request %s: " fmt, (request_id), ##__VA_ARGS__)
+/* About one event (relay may be NULL): "event ID: ..." with EVENT_ID= (and RELAY=). */
+#define log_event(prio, relay, event_id, fmt, ...)                                                 \
+	log_ctx(prio, (&(const struct log_fields){ .relay = (relay), .event_id = (event_id) }),     \
+		"event %s: " fmt, (event_id), ##__VA_ARGS__)
 
 #endif

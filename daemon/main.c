@@ -9,6 +9,7 @@
 #include "key.h"
 #include "log.h"
 #include "proto.h"
+#include "sd.h"
 
 enum action { ACT_RUN, ACT_CHECK, ACT_PRINT, ACT_VERSION, ACT_HELP };
 
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
 		r = daemon_run(&d);
 	} else {
 		log_err("relaypoold could not start: %s", strerror(-r));
+		service_failed(r);
 		r = 1;
 	}
 	daemon_free(&d);

@@ -103,6 +103,7 @@ static bool resolve_quorum(struct request *r, json_t *q, size_t n, unsigned *out
 struct pending {
 	struct request *r;
 	struct nostr_event ev;
+	uint64_t timeout_ms; /* 0: the default */
 	unsigned quorum;
 	enum publish_wait mode;
 	size_t n;
@@ -115,6 +116,27 @@ static void pending_free(struct pending *p)
 		free(p->names[i]);
 	event_clear(&p->ev);
 	free(p);
+}
+
+/* How long a reply waits for the quorum: enough for every attempt of the slowest target
+ * (its timeouts and the backoffs between them). The outbox goes on after that. */
+static uint64_t default_timeout(struct relay **rels, size_t n)
+{
+	uint64_t worst = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct pool_opts *o = &rels[i]->opts;
+		uint64_t backoff = 0, step = o->backoff_base_ms;
+		for (unsigned a = 1; a < o->max_attempts; a++) {
+			backoff += step < o->backoff_max_ms ? step : o->backoff_max_ms;
+			step *= 2;
+		}
+		/* One more second so the last attempt's timeout lands before the deadline. */
+		uint64_t t = o->max_attempts * o->publish_timeout_ms + backoff + 1000;
+		if (t > worst)
+			worst = t;
+	}
+	return worst;
 }
 
 /* Targets again (a reload may have removed one meanwhile), the all-or-nothing queue check,
@@ -131,15 +153,15 @@ static void go(struct pending *p)
 			pending_free(p);
 			return;
 		}
-		if (rels[i]->queue_len >= rels[i]->opts.queue && !relay_has_pending(rels[i], p->ev.id)) {
+		if (relay_queued(rels[i]) >= rels[i]->opts.queue && !relay_has_pending(rels[i], p->ev.id)) {
 			rels[i]->c.queue_full++;
 			request_fail(p->r, RP_ERR_QUEUE_FULL, "relay %s has %u events queued (its limit); nothing was queued",
-				     rels[i]->name, rels[i]->queue_len);
+				     rels[i]->name, relay_queued(rels[i]));
 			pending_free(p);
 			return;
 		}
 	}
-	publish_start(p->r, &p->ev, rels, p->n, p->quorum, p->mode);
+	publish_start(d, p->r, &p->ev, rels, p->n, p->quorum, p->mode, p->timeout_ms ? p->timeout_ms : default_timeout(rels, p->n));
 	pending_free(p);
 }
 
@@ -187,6 +209,15 @@ void op_publish(struct request *r, json_t *args)
 	p->r = r;
 	p->quorum = quorum;
 	p->mode = mode;
+	if (json_object_get(args, "timeout")) {
+		json_int_t ms = json_integer_value(json_object_get(args, "timeout"));
+		if (ms < 1 || ms > 24LL * 3600 * 1000) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "field \"timeout\" must be 1 to 86400000 milliseconds");
+			pending_free(p);
+			goto out;
+		}
+		p->timeout_ms = (uint64_t)ms;
+	}
 	for (size_t i = 0; i < t->n; i++)
 		if ((p->names[i] = strdup(t->v[i]->name)))
 			p->n++;

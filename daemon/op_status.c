@@ -7,6 +7,8 @@
 #include "key.h"
 #include "log.h"
 #include "ops.h"
+#include "cache.h"
+#include "outbox.h"
 #include "pool.h"
 
 void op_hello(struct request *r, json_t *args)
@@ -46,6 +48,10 @@ void op_status(struct request *r, json_t *args)
 			    json_pack("{s:i, s:i, s:i, s:i, s:I, s:I}", "relays", (int)d->pool->n_relays, "relays_up",
 				      (int)up, "sessions_ready", (int)ready, "sessions", (int)total, "queued",
 				      (json_int_t)queued, "inflight", (json_int_t)inflight));
+	long long events = 0;
+	cache_count_events(d->cache, &events);
+	json_object_set_new(res, "cache", json_pack("{s:s, s:I, s:o}", "path", cache_path(d->cache), "events",
+						     (json_int_t)events, "outbox", outbox_counts(d)));
 	request_reply(r, res);
 }
 

@@ -22,6 +22,36 @@ static const struct field_def publish_fields[] = {
 	{ "group", FT_STRING, false },
 	{ "quorum", FT_STRING | FT_INTEGER, false },
 	{ "wait", FT_STRING, false },
+	{ "timeout", FT_INTEGER, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def query_fields[] = {
+	{ "filter", FT_OBJECT, false },
+	{ "filters", FT_ARRAY, false },
+	{ "limit", FT_INTEGER, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def sync_fields[] = {
+	{ "group", FT_STRING, false },
+	{ "relay", FT_STRING, false },
+	{ "filter", FT_OBJECT, false },
+	{ "since", FT_INTEGER, false },
+	{ "progress", FT_BOOL, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def outbox_fields[] = {
+	{ "state", FT_STRING, false },
+	{ "relay", FT_STRING, false },
+	{ "limit", FT_INTEGER, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def outbox_change_fields[] = {
+	{ "row", FT_INTEGER, false },
+	{ "event_id", FT_STRING, false },
 	{ NULL, 0, false },
 };
 
@@ -36,6 +66,11 @@ static const struct op_def op_table[] = {
 	{ RP_OP_SIGN, op_sign, sign_fields },
 	{ RP_OP_PUBLISH, op_publish, publish_fields },
 	{ RP_OP_RELAYS, op_relays, no_fields },
+	{ RP_OP_QUERY, op_query, query_fields },
+	{ RP_OP_SYNC, op_sync, sync_fields },
+	{ RP_OP_OUTBOX, op_outbox, outbox_fields },
+	{ RP_OP_OUTBOX_RETRY, op_outbox_retry, outbox_change_fields },
+	{ RP_OP_OUTBOX_DROP, op_outbox_drop, outbox_change_fields },
 };
 
 const struct op_def *ops_find(const char *name)

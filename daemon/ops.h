@@ -54,4 +54,11 @@ void op_sign(struct request *r, json_t *args);
 void op_publish(struct request *r, json_t *args);
 void op_relays(struct request *r, json_t *args);
 
+/* Handlers (op_cache.c). */
+void op_query(struct request *r, json_t *args);
+void op_sync(struct request *r, json_t *args);
+void op_outbox(struct request *r, json_t *args);
+void op_outbox_retry(struct request *r, json_t *args);
+void op_outbox_drop(struct request *r, json_t *args);
+
 #endif

@@ -3,6 +3,7 @@
  * cooldown, late OKs, draining on reload, and the relay's counters. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "idmap.h"
@@ -22,6 +23,7 @@ const char *job_status_name(enum job_status s)
 	case JOB_ACCEPTED: return "accepted";
 	case JOB_REJECTED: return "rejected";
 	case JOB_FAILED: return "failed";
+	case JOB_ABANDONED: return "abandoned";
 	}
 	return "?";
 }
@@ -38,6 +40,13 @@ static void arm_age_timer(struct relay *r);
 
 static void job_free(struct job *j)
 {
+	struct job_waiter *w;
+
+	while ((w = LIST_FIRST(&j->waiters))) {
+		LIST_REMOVE(w, link);
+		if (w->release)
+			w->release(w);
+	}
 	free(j->text);
 	free(j->message);
 	free(j);
@@ -56,6 +65,10 @@ static void job_unplace(struct relay *r, struct job *j)
 		TAILQ_REMOVE(&r->queue, j, link);
 		r->queue_len--;
 		j->queued = false;
+	} else if (j->not_before_us) {
+		TAILQ_REMOVE(&r->delayed, j, link);
+		r->delayed_len--;
+		j->not_before_us = 0;
 	} else if (j->session) {
 		TAILQ_REMOVE(&j->session->inflight, j, link);
 		j->session->n_inflight--;
@@ -75,12 +88,16 @@ static void arm_reap(struct relay *r)
 	evtimer_add(r->reap_timer, &tv);
 }
 
+/* Tells every waiter the outcome. Waiters without keep are detached first (their done()
+ * may free them); keep waiters stay for a later upgrade. */
 static void notify_waiters(struct job *j)
 {
-	struct job_waiter *w;
+	struct job_waiter *w, *next;
 
-	while ((w = LIST_FIRST(&j->waiters))) {
-		LIST_REMOVE(w, link);
+	for (w = LIST_FIRST(&j->waiters); w; w = next) {
+		next = LIST_NEXT(w, link);
+		if (!w->keep)
+			LIST_REMOVE(w, link);
 		w->done(w, j);
 	}
 }
@@ -90,7 +107,9 @@ static void job_finish(struct relay *r, struct job *j, enum job_status st, const
 {
 	j->status = st;
 	set_message(j, msg);
-	if (st == JOB_FAILED) {
+	if (st == JOB_ABANDONED) {
+		idmap_remove(r->jobs, j->id);
+	} else if (st == JOB_FAILED) {
 		uint64_t keep = 3 * r->opts.publish_timeout_ms * 1000;
 		j->expires_us = now_usec() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC);
 		TAILQ_INSERT_TAIL(&r->graveyard, j, link);
@@ -146,6 +165,11 @@ static int job_text(struct job *j, const struct nostr_event *ev)
 
 int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waiter *w)
 {
+	return relay_submit_at(r, ev, (int64_t)time(NULL), w);
+}
+
+int relay_submit_at(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w)
+{
 	struct job *j = idmap_get(r->jobs, ev->id);
 
 	if (r->draining)
@@ -160,7 +184,7 @@ int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waite
 		idmap_remove(r->jobs, j->id);
 		job_free(j);
 	}
-	if (r->queue_len >= r->opts.queue) {
+	if (relay_queued(r) >= r->opts.queue) {
 		r->c.queue_full++;
 		return -ENOSPC;
 	}
@@ -174,6 +198,7 @@ int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waite
 	memcpy(j->id, ev->id, 32);
 	j->status = JOB_PENDING;
 	j->enqueued_us = now_usec();
+	j->created_at = created_at;
 	LIST_INIT(&j->waiters);
 	LIST_INSERT_HEAD(&j->waiters, w, link);
 	TAILQ_INSERT_TAIL(&r->queue, j, link);
@@ -185,10 +210,37 @@ int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waite
 	return 0;
 }
 
+unsigned relay_queued(const struct relay *r)
+{
+	return r->queue_len + r->delayed_len;
+}
+
 bool relay_has_pending(const struct relay *r, const uint8_t id[32])
 {
 	const struct job *j = idmap_get(r->jobs, id);
 	return j && j->status == JOB_PENDING;
+}
+
+bool relay_job_in_flight(const struct relay *r, const uint8_t id[32])
+{
+	const struct job *j = idmap_get(r->jobs, id);
+	return j && j->status == JOB_PENDING && j->session;
+}
+
+void relay_cancel(struct relay *r, const uint8_t id[32])
+{
+	struct job *j = idmap_get(r->jobs, id);
+
+	if (!j)
+		return;
+	if (j->status == JOB_FAILED) {
+		TAILQ_REMOVE(&r->graveyard, j, link);
+		idmap_remove(r->jobs, j->id);
+		job_free(j);
+		return;
+	}
+	job_unplace(r, j);
+	job_finish(r, j, JOB_ABANDONED, "delivery cancelled");
 }
 
 void relay_forget_waiter(struct job_waiter *w)
@@ -257,44 +309,96 @@ void relay_dispatch(struct relay *r)
 	}
 }
 
-/* With no session ready, a queued job cannot make progress: it fails once it has waited
- * publish_timeout * max_attempts that way, instead of waiting forever. (With a session
- * up, the queue drains at the relay's pace and in-flight timeouts bound every job.) */
-static uint64_t max_queue_age_us(const struct relay *r)
-{
-	return r->opts.publish_timeout_ms * 1000 * r->opts.max_attempts;
-}
-
+/* Jobs older than max_age (counted from their first publish, across restarts) expire. */
 static void arm_age_timer(struct relay *r)
 {
 	struct timeval tv = { .tv_sec = 1 };
 
-	if (r->queue_len && !evtimer_pending(r->age_timer, NULL))
+	if ((r->queue_len || r->delayed_len) && !evtimer_pending(r->age_timer, NULL))
 		evtimer_add(r->age_timer, &tv);
+}
+
+static void expire_list(struct relay *r, struct job_list *list, int64_t now)
+{
+	struct job *j, *next;
+	char msg[400];
+
+	for (j = TAILQ_FIRST(list); j; j = next) {
+		next = TAILQ_NEXT(j, link);
+		if (now - j->created_at < (int64_t)(r->opts.max_age_ms / 1000))
+			continue;
+		snprintf(msg, sizeof(msg), "expired: not delivered within max_age (%llu s); last error: %s",
+			 (unsigned long long)(r->opts.max_age_ms / 1000),
+			 r->sessions[0]->last_error[0] ? r->sessions[0]->last_error : "none");
+		job_unplace(r, j);
+		r->c.expired++;
+		job_finish(r, j, JOB_FAILED, msg);
+	}
 }
 
 static void age_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
-	uint64_t now = now_usec(), max = max_queue_age_us(r);
-	struct job *j, *next;
-	char msg[400];
+	int64_t now = (int64_t)time(NULL);
 
 	(void)fd, (void)what;
-	if (r->down_since_us == 0 || now - r->down_since_us < max) {
-		arm_age_timer(r);
-		return;
-	}
-	for (j = TAILQ_FIRST(&r->queue); j; j = next) {
-		next = TAILQ_NEXT(j, link);
-		if (now - j->enqueued_us < max)
-			continue;
-		snprintf(msg, sizeof(msg), "not delivered within %llu ms: no session of the relay is up (%s)",
-			 (unsigned long long)(max / 1000), r->sessions[0]->last_error[0] ? r->sessions[0]->last_error : "connecting");
-		job_unplace(r, j);
-		job_finish(r, j, JOB_FAILED, msg);
-	}
+	expire_list(r, &r->queue, now);
+	expire_list(r, &r->delayed, now);
 	arm_age_timer(r);
+}
+
+/* Retries after a timeout wait out a backoff (per job, doubling from backoff_base up to
+ * backoff_max) before they go back to the head of the queue. */
+static void arm_delay_timer(struct relay *r)
+{
+	struct job *j = TAILQ_FIRST(&r->delayed);
+	uint64_t now = now_usec();
+	struct timeval tv;
+
+	evtimer_del(r->delay_timer);
+	if (!j)
+		return;
+	tv_from_usec(&tv, j->not_before_us > now ? j->not_before_us - now : 0);
+	evtimer_add(r->delay_timer, &tv);
+}
+
+static void delay_job(struct relay *r, struct job *j)
+{
+	uint64_t backoff = r->opts.backoff_base_ms;
+	struct job *it;
+
+	for (unsigned i = 1; i < j->attempts && backoff < r->opts.backoff_max_ms; i++)
+		backoff *= 2;
+	if (backoff > r->opts.backoff_max_ms)
+		backoff = r->opts.backoff_max_ms;
+	j->not_before_us = now_usec() + backoff * 1000;
+	TAILQ_FOREACH_REVERSE(it, &r->delayed, job_list, link)
+		if (it->not_before_us <= j->not_before_us)
+			break;
+	if (it)
+		TAILQ_INSERT_AFTER(&r->delayed, it, j, link);
+	else
+		TAILQ_INSERT_HEAD(&r->delayed, j, link);
+	r->delayed_len++;
+	arm_delay_timer(r);
+	arm_age_timer(r);
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct job_list due = TAILQ_HEAD_INITIALIZER(due);
+	uint64_t now = now_usec();
+	struct job *j;
+
+	(void)fd, (void)what;
+	while ((j = TAILQ_FIRST(&r->delayed)) && j->not_before_us <= now) {
+		job_unplace(r, j);
+		TAILQ_INSERT_TAIL(&due, j, link);
+	}
+	requeue_front(r, &due);
+	arm_delay_timer(r);
+	relay_dispatch(r);
 }
 
 static void cooldown_cb(evutil_socket_t fd, short what, void *arg)
@@ -394,7 +498,6 @@ void relay_job_timer(struct session *s)
 {
 	struct relay *r = s->relay;
 	uint64_t now = now_usec(), timeout = r->opts.publish_timeout_ms * 1000;
-	struct job_list retry = TAILQ_HEAD_INITIALIZER(retry);
 	struct job *j;
 	char msg[160];
 
@@ -407,10 +510,9 @@ void relay_job_timer(struct session *s)
 			job_finish(r, j, JOB_FAILED, msg);
 		} else {
 			r->c.retries++;
-			TAILQ_INSERT_TAIL(&retry, j, link);
+			delay_job(r, j);
 		}
 	}
-	requeue_front(r, &retry);
 	arm_job_timer(r, s);
 	relay_dispatch(r);
 }
@@ -420,7 +522,6 @@ void relay_job_timer(struct session *s)
 void relay_session_ready(struct relay *r, struct session *s)
 {
 	(void)s;
-	r->down_since_us = 0;
 	relay_dispatch(r);
 }
 
@@ -445,14 +546,6 @@ void relay_session_down(struct relay *r, struct session *s)
 			TAILQ_INSERT_TAIL(&back, j, link);
 	}
 	requeue_front(r, &back);
-	/* s is leaving READY: count the others. */
-	if (r->down_since_us == 0) {
-		unsigned ready = 0;
-		for (unsigned i = 0; i < r->n_sessions; i++)
-			ready += r->sessions[i] != s && r->sessions[i]->state == SESSION_READY;
-		if (ready == 0)
-			r->down_since_us = now_usec();
-	}
 	relay_dispatch(r);
 }
 
@@ -512,13 +605,14 @@ struct relay *relay_new(struct pool *p, const struct config_relay *cfg)
 	r->name = strdup(cfg->name);
 	TAILQ_INIT(&r->queue);
 	TAILQ_INIT(&r->graveyard);
+	TAILQ_INIT(&r->delayed);
 	r->jobs = idmap_new();
 	r->cooldown_timer = evtimer_new(p->base, cooldown_cb, r);
 	r->reap_timer = evtimer_new(p->base, reap_cb, r);
 	r->age_timer = evtimer_new(p->base, age_cb, r);
+	r->delay_timer = evtimer_new(p->base, delay_cb, r);
 	copy_settings(r, cfg);
-	r->down_since_us = now_usec();
-	if (!r->name || !r->url || !r->jobs || !r->cooldown_timer || !r->reap_timer || !r->age_timer ||
+	if (!r->name || !r->url || !r->jobs || !r->cooldown_timer || !r->reap_timer || !r->age_timer || !r->delay_timer ||
 	    add_sessions(r, cfg->opts.sessions) < 0) {
 		relay_free(r);
 		return NULL;
@@ -527,19 +621,19 @@ struct relay *relay_new(struct pool *p, const struct config_relay *cfg)
 	return r;
 }
 
-/* Fails every job still pending (the relay is going away). */
-static void fail_all(struct relay *r, const char *why)
+/* Abandons every job still pending (the relay goes away; the outbox keeps the rows). */
+static void abandon_all(struct relay *r, const char *why)
 {
 	struct job *j;
 
 	for (unsigned i = 0; i < r->n_sessions; i++)
 		while ((j = TAILQ_FIRST(&r->sessions[i]->inflight))) {
 			job_unplace(r, j);
-			job_finish(r, j, JOB_FAILED, why);
+			job_finish(r, j, JOB_ABANDONED, why);
 		}
-	while ((j = TAILQ_FIRST(&r->queue))) {
+	while ((j = TAILQ_FIRST(&r->queue)) || (j = TAILQ_FIRST(&r->delayed))) {
 		job_unplace(r, j);
-		job_finish(r, j, JOB_FAILED, why);
+		job_finish(r, j, JOB_ABANDONED, why);
 	}
 }
 
@@ -550,7 +644,7 @@ void relay_free(struct relay *r)
 	if (!r)
 		return;
 	r->draining = false; /* no idle notifications from inside the teardown */
-	fail_all(r, "relay removed");
+	abandon_all(r, r->pool->stopping ? "the daemon is stopping" : "relay removed");
 	while ((j = TAILQ_FIRST(&r->graveyard))) {
 		TAILQ_REMOVE(&r->graveyard, j, link);
 		job_free(j);
@@ -565,6 +659,8 @@ void relay_free(struct relay *r)
 		event_free(r->reap_timer);
 	if (r->age_timer)
 		event_free(r->age_timer);
+	if (r->delay_timer)
+		event_free(r->delay_timer);
 	free(r->name);
 	free(r->url);
 	free(r);
@@ -615,7 +711,7 @@ void relay_drain(struct relay *r)
 
 bool relay_idle(const struct relay *r)
 {
-	if (r->queue_len)
+	if (r->queue_len || r->delayed_len)
 		return false;
 	for (unsigned i = 0; i < r->n_sessions; i++)
 		if (r->sessions[i]->n_inflight)
@@ -648,12 +744,12 @@ json_t *relay_json(const struct relay *r)
 	o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:s?, s:s?}", "name", r->name, "url", r->url,
 		      "draining", r->draining, "sessions_ready", (int)relay_sessions_ready(r), "sessions_configured",
 		      (int)r->opts.sessions, "window", (int)r->opts.inflight, "inflight", (int)inflight, "queued",
-		      (int)r->queue_len, "last_error", last_error, "last_notice",
+		      (int)(r->queue_len + r->delayed_len), "last_error", last_error, "last_notice",
 		      r->last_notice[0] ? r->last_notice : NULL);
 	json_object_set_new(o, "cooldown_ms",
 			    json_integer(r->cooldown_until_us > now ? (json_int_t)((r->cooldown_until_us - now) / 1000) : 0));
 	json_object_set_new(o, "counters",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				      "submitted", (json_int_t)r->c.submitted, "accepted", (json_int_t)r->c.accepted,
 				      "duplicates", (json_int_t)r->c.duplicates, "rejected", (json_int_t)r->c.rejected,
 				      "rejected_invalid", (json_int_t)r->c.rejected_invalid, "rejected_other",
@@ -661,7 +757,8 @@ json_t *relay_json(const struct relay *r)
 				      "rate_limited", (json_int_t)r->c.rate_limited, "failed", (json_int_t)r->c.failed,
 				      "timeouts", (json_int_t)r->c.timeouts, "retries", (json_int_t)r->c.retries,
 				      "late_oks", (json_int_t)r->c.late_oks, "reconnects", (json_int_t)r->c.reconnects,
-				      "notices", (json_int_t)r->c.notices, "queue_full", (json_int_t)r->c.queue_full));
+				      "notices", (json_int_t)r->c.notices, "queue_full", (json_int_t)r->c.queue_full, "expired",
+				      (json_int_t)r->c.expired));
 	json_object_set_new(o, "sessions", sessions);
 	return o;
 }

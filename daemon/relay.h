@@ -25,12 +25,17 @@ enum job_status {
 	JOB_PENDING,  /* queued or in flight */
 	JOB_ACCEPTED, /* OK true, or OK false "duplicate:" */
 	JOB_REJECTED, /* OK false with a permanent reason (invalid:, blocked:, auth-required:, ...) */
-	JOB_FAILED,   /* no OK within the attempts, or the relay went away */
+	JOB_FAILED,   /* given up: out of attempts, or older than max_age */
+	JOB_ABANDONED, /* not delivered, not given up: the daemon stops or the relay was removed */
 };
 
-/* Whoever waits for a job's outcome (a publish request's per-relay target). */
+/* Whoever waits for a job's outcome: a publish request's per-relay target, or the outbox
+ * row. A waiter with keep set stays attached after the outcome (a late OK can still upgrade
+ * a failed job) and gets release() when the job is freed. */
 struct job_waiter {
 	void (*done)(struct job_waiter *w, const struct job *job);
+	void (*release)(struct job_waiter *w);
+	bool keep;
 	LIST_ENTRY(job_waiter) link;
 };
 
@@ -43,6 +48,8 @@ struct job {
 	char *message; /* the relay's OK message, or why we gave up */
 	unsigned attempts, drops;
 	uint64_t enqueued_us, sent_us, latency_us;
+	uint64_t not_before_us; /* delayed retry */
+	int64_t created_at;     /* wall clock of the first publish (from the outbox), for max_age */
 	struct session *session; /* while in flight */
 	bool queued;
 	TAILQ_ENTRY(job) link; /* relay queue, session in-flight list or graveyard */
@@ -53,7 +60,7 @@ struct job {
 struct relay_counters {
 	unsigned long long submitted, accepted, duplicates, rejected, failed, timeouts, retries, late_oks;
 	unsigned long long rate_limited, auth_required, rejected_invalid, rejected_other;
-	unsigned long long reconnects, notices, queue_full;
+	unsigned long long reconnects, notices, queue_full, expired;
 };
 
 struct relay {
@@ -69,14 +76,16 @@ struct relay {
 	struct job_list queue;
 	unsigned queue_len;
 	struct job_list graveyard; /* failed jobs still matched by a late OK */
+	struct job_list delayed;   /* retries waiting out their backoff, soonest first */
+	unsigned delayed_len;
+	struct event *delay_timer;
 	struct idmap *jobs;        /* id -> pending or graveyard job */
 
 	uint64_t cooldown_until_us;
 	uint64_t cooldown_ms;
 	struct event *cooldown_timer;
 	struct event *reap_timer;
-	struct event *age_timer; /* fails jobs queued while no session is up for too long */
-	uint64_t down_since_us;  /* when the last ready session went away; 0 while one is ready */
+	struct event *age_timer; /* expires jobs older than max_age */
 	bool draining; /* removed by a reload: no new jobs, freed once idle */
 
 	char last_notice[256];
@@ -98,8 +107,16 @@ bool relay_idle(const struct relay *r);
  * full, -ESHUTDOWN if the relay is draining. An event already pending on this relay gets
  * the waiter added to its job. If the event already failed recently, a new job starts. */
 int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waiter *w);
+/* The same with the event's first publish time (wall clock), for max_age. */
+int relay_submit_at(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w);
+/* True if the event's job is out on a session right now. */
+bool relay_job_in_flight(const struct relay *r, const uint8_t id[32]);
+/* Stops delivering an event (its outbox row was dropped): the job ends as abandoned. */
+void relay_cancel(struct relay *r, const uint8_t id[32]);
 /* Detaches a waiter (its request went away); the job goes on. */
 void relay_forget_waiter(struct job_waiter *w);
+/* Jobs waiting for a session (queued, or waiting out a retry backoff). */
+unsigned relay_queued(const struct relay *r);
 /* True if a job for this event id is queued or in flight (a submit would join it). */
 bool relay_has_pending(const struct relay *r, const uint8_t id[32]);
 

@@ -52,6 +52,7 @@ static void teardown(struct session *s);
 static void schedule_backoff(struct session *s);
 static void session_failed(struct session *s, const char *fmt, ...) _printf_(2, 3);
 static void on_ws_input(struct session *s);
+static void remove_sub(struct session *s, struct sub **link);
 
 
 const char *session_state_name(enum session_state st)
@@ -210,6 +211,18 @@ static void teardown(struct session *s)
 		pool_connect_done(s->relay->pool, s);
 }
 
+/* Every subscription of a session that went away learns it. */
+static void lose_subs(struct session *s)
+{
+	while (s->subs) {
+		struct sub *sub = s->subs;
+		const struct sub_handler *h = sub->h;
+		void *arg = sub->arg;
+		remove_sub(s, &s->subs);
+		h->on_lost(arg);
+	}
+}
+
 /* Common path for every failure of a connecting or ready session. */
 static void session_failed(struct session *s, const char *fmt, ...)
 {
@@ -227,6 +240,7 @@ static void session_failed(struct session *s, const char *fmt, ...)
 		s->c.connect_failures++;
 	}
 	teardown(s);
+	lose_subs(s);
 	if (was == SESSION_READY || was == SESSION_CLOSING)
 		relay_session_down(s->relay, s);
 	if (s->stop_after_close || s->relay->pool->stopping) {
@@ -480,6 +494,58 @@ static void handle_ok(struct session *s, json_t *msg, const char *text, size_t l
 	relay_handle_ok(s->relay, s, raw, json_is_true(acc), json_string_value(m));
 }
 
+static struct sub *find_sub(struct session *s, const char *id, struct sub ***link)
+{
+	for (struct sub **l = &s->subs; *l; l = &(*l)->next)
+		if (strcmp((*l)->id, id) == 0) {
+			if (link)
+				*link = l;
+			return *l;
+		}
+	return NULL;
+}
+
+static void remove_sub(struct session *s, struct sub **link)
+{
+	struct sub *sub = *link;
+
+	*link = sub->next;
+	s->n_subs--;
+	free(sub);
+}
+
+/* EVENT, EOSE and CLOSED belong to a subscription (sync); others are counted and dropped. */
+static void handle_sub_message(struct session *s, const char *type, json_t *msg, const char *text, size_t len)
+{
+	const char *id = json_string_value(json_array_get(msg, 1));
+	size_t n = json_array_size(msg);
+	struct sub *sub, **link;
+
+	if (!id || (type[0] == 'E' && type[1] == 'V' && (n != 3 || !json_is_object(json_array_get(msg, 2)))) ||
+	    (type[0] == 'E' && type[1] == 'O' && n != 2) ||
+	    (type[0] == 'C' && (n != 3 || !json_is_string(json_array_get(msg, 2))))) {
+		protocol_error(s, "EVENT/EOSE/CLOSED with the wrong shape", text, len);
+		return;
+	}
+	sub = find_sub(s, id, &link);
+	if (!sub) {
+		slog(s, LOG_DEBUG, "%s for subscription \"%s\" we do not have, ignoring", type, id);
+		return;
+	}
+	if (type[0] == 'E' && type[1] == 'V') {
+		s->c.events_in++;
+		sub->h->on_event(sub->arg, json_array_get(msg, 2));
+	} else if (type[0] == 'E') {
+		sub->h->on_eose(sub->arg);
+	} else {
+		const struct sub_handler *h = sub->h;
+		void *arg = sub->arg;
+		s->c.closed++;
+		remove_sub(s, link);
+		h->on_closed(arg, json_string_value(json_array_get(msg, 2)));
+	}
+}
+
 static void handle_text(struct session *s, const char *text, size_t len)
 {
 	json_error_t jerr;
@@ -503,8 +569,7 @@ static void handle_text(struct session *s, const char *text, size_t len)
 			relay_handle_notice(s->relay, s, json_string_value(json_array_get(msg, 1)));
 		}
 	} else if (strcmp(type, "EVENT") == 0 || strcmp(type, "EOSE") == 0 || strcmp(type, "CLOSED") == 0) {
-		/* Subscriptions belong to sync; none is open on a publish session. */
-		slog(s, LOG_DEBUG, "%s for a subscription we do not have, ignoring", type);
+		handle_sub_message(s, type, msg, text, len);
 	} else if (strcmp(type, "AUTH") == 0) {
 		slog(s, LOG_INFO, "relay asks for NIP-42 AUTH, which relaypoold does not do yet");
 	} else {
@@ -784,6 +849,55 @@ int session_send_json(struct session *s, json_t *msg)
 	return r;
 }
 
+int session_subscribe(struct session *s, const char *id, const json_t *filters, const struct sub_handler *h, void *arg)
+{
+	struct sub *sub;
+	json_t *req;
+	size_t i;
+	json_t *f;
+	int r;
+
+	if (s->state != SESSION_READY)
+		return -ENOTCONN;
+	sub = calloc(1, sizeof(*sub));
+	req = json_pack("[s, s]", "REQ", id);
+	if (!sub || !req) {
+		free(sub);
+		json_decref(req);
+		return -ENOMEM;
+	}
+	json_array_foreach(filters, i, f)
+		json_array_append(req, f);
+	snprintf(sub->id, sizeof(sub->id), "%s", id);
+	sub->h = h;
+	sub->arg = arg;
+	sub->next = s->subs;
+	s->subs = sub;
+	s->n_subs++;
+	r = session_send_json(s, req);
+	json_decref(req);
+	if (r < 0) {
+		remove_sub(s, &s->subs);
+		return r;
+	}
+	s->c.reqs++;
+	return 0;
+}
+
+void session_unsubscribe(struct session *s, const char *id)
+{
+	struct sub **link;
+	json_t *msg;
+
+	if (!find_sub(s, id, &link))
+		return;
+	remove_sub(s, link);
+	msg = json_pack("[s, s]", "CLOSE", id);
+	if (msg && s->state == SESSION_READY)
+		session_send_json(s, msg);
+	json_decref(msg);
+}
+
 void session_close(struct session *s, uint16_t code, const char *why, bool stop)
 {
 	struct timeval tv = { .tv_sec = CLOSE_WAIT_SEC };
@@ -836,16 +950,18 @@ json_t *session_json(const struct session *s)
 			      "inflight", (int)s->n_inflight, "last_error", s->last_error[0] ? s->last_error : NULL);
 
 	json_object_set_new(o, "rtt_ms", s->rtt_ms >= 0 ? json_real(s->rtt_ms) : json_null());
+	json_object_set_new(o, "subscriptions", json_integer(s->n_subs));
 	if (s->state == SESSION_READY)
 		json_object_set_new(o, "ready_for_s", json_real((double)(now_usec() - s->ready_since_us) / 1e6));
 	json_object_set_new(o, "counters",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connects",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connects",
 				      (json_int_t)s->c.connects, "disconnects", (json_int_t)s->c.disconnects,
 				      "connect_failures", (json_int_t)s->c.connect_failures, "sent",
 				      (json_int_t)s->c.sent, "oks", (json_int_t)s->c.oks, "notices",
 				      (json_int_t)s->c.notices, "protocol_errors", (json_int_t)s->c.protocol_errors,
 				      "unknown_oks", (json_int_t)s->c.unknown_oks, "oversize",
 				      (json_int_t)s->c.oversize, "pong_timeouts", (json_int_t)s->c.pong_timeouts,
-				      "bytes_in", (json_int_t)s->c.bytes_in, "bytes_out", (json_int_t)s->c.bytes_out));
+				      "bytes_in", (json_int_t)s->c.bytes_in, "bytes_out", (json_int_t)s->c.bytes_out, "reqs",
+				      (json_int_t)s->c.reqs, "events_in", (json_int_t)s->c.events_in));
 	return o;
 }

@@ -23,9 +23,26 @@ enum session_state {
 	SESSION_STOPPED,    /* shut down for good (daemon stopping, relay removed) */
 };
 
+/* A subscription (REQ) on a session, for sync. The callbacks run on the loop; the
+ * subscription is already removed when on_closed or on_lost runs. */
+struct sub_handler {
+	void (*on_event)(void *arg, json_t *event); /* the raw event object, not yet checked */
+	void (*on_eose)(void *arg);
+	void (*on_closed)(void *arg, const char *message); /* the relay ended it with CLOSED */
+	void (*on_lost)(void *arg);                         /* the session went away */
+};
+
+struct sub {
+	char id[32];
+	const struct sub_handler *h;
+	void *arg;
+	struct sub *next;
+};
+
 struct session_counters {
 	unsigned long long connects, disconnects, connect_failures;
 	unsigned long long sent, oks, notices, protocol_errors, unknown_oks, oversize, pings, pong_timeouts;
+	unsigned long long reqs, events_in, closed;
 	unsigned long long bytes_in, bytes_out;
 };
 
@@ -56,6 +73,9 @@ struct session {
 	/* Messages wslay delivered during the current wslay_event_recv, handled after it. */
 	struct rx_msg *rx_head, **rx_tail;
 
+	struct sub *subs;
+	unsigned n_subs;
+
 	/* Jobs in flight, oldest first (relay.c). */
 	struct job_list inflight;
 	unsigned n_inflight;
@@ -78,6 +98,12 @@ void session_connect_now(struct session *s);
 int session_send_json(struct session *s, json_t *msg);
 /* Queues a pre-serialized text message. */
 int session_send_text(struct session *s, const char *text, size_t len);
+
+/* Opens a subscription ["REQ", id, filters...] (filters: a JSON array of filter objects).
+ * Returns 0, or -ENOTCONN if the session is not ready. */
+int session_subscribe(struct session *s, const char *id, const json_t *filters, const struct sub_handler *h, void *arg);
+/* Ends a subscription we no longer want (sends CLOSE); no callback runs. */
+void session_unsubscribe(struct session *s, const char *id);
 
 const char *session_state_name(enum session_state st);
 json_t *session_json(const struct session *s);

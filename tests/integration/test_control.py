@@ -74,7 +74,7 @@ def test_ids_of_every_scalar_type_are_echoed(daemon):
 
 def test_hello_and_status(daemon):
     r = daemon.request({"id": 1, "op": "hello", "client": "pytest"})["result"]
-    assert r["daemon"] == "relaypoold" and r["protocol"] == 3
+    assert r["daemon"] == "relaypoold" and r["protocol"] == 4
     assert {"hello", "status", "reload"} <= set(r["ops"])
     s = daemon.request({"id": 2, "op": "status"})["result"]
     assert s["pid"] == daemon.proc.pid

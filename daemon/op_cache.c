@@ -1,0 +1,285 @@
+/* op_cache.c - the ops on the cache: query (streamed, in bounded steps), sync, and the
+ * outbox (list, retry, drop). */
+#include <errno.h>
+#include <string.h>
+
+#include "cache.h"
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "filter.h"
+#include "hex.h"
+#include "log.h"
+#include "ops.h"
+#include "outbox.h"
+#include "pool.h"
+#include "relay.h"
+#include "sync.h"
+
+/* Rows per loop turn: a large query never holds the loop for long. */
+#define QUERY_STEP 256
+
+/* "filter": {...} or "filters": [{...}, ...] -> a validated array (new reference). */
+static json_t *request_filters(struct request *r, json_t *args)
+{
+	json_t *one = json_object_get(args, "filter"), *many = json_object_get(args, "filters"), *v;
+	char err[256];
+	size_t i;
+
+	if (one && many) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "give either \"filter\" or \"filters\", not both");
+		return NULL;
+	}
+	if (!one && !many) {
+		request_fail(r, RP_ERR_MISSING_FIELD, "a query needs \"filter\" (an object) or \"filters\" (an array)");
+		return NULL;
+	}
+	many = one ? json_pack("[O]", one) : json_incref(many);
+	if (json_array_size(many) == 0 || json_array_size(many) > 64) {
+		request_fail(r, RP_ERR_INVALID_FILTER, "\"filters\" must hold 1 to 64 filters");
+		json_decref(many);
+		return NULL;
+	}
+	json_array_foreach(many, i, v)
+		if (filter_validate(v, err, sizeof(err)) < 0) {
+			request_fail(r, RP_ERR_INVALID_FILTER, "filter %zu: %s", i, err);
+			json_decref(many);
+			return NULL;
+		}
+	return many;
+}
+
+/* ---- query ------------------------------------------------------------------------------- */
+
+struct query {
+	struct request *r;
+	sqlite3_stmt *st;
+	struct event *step;
+	unsigned long long n;
+};
+
+static void query_step(evutil_socket_t fd, short what, void *arg)
+{
+	struct query *q = arg;
+	struct timeval later = { .tv_sec = 0, .tv_usec = 20000 }, now = { 0, 0 };
+	const char *json;
+	size_t len;
+	int r = 1;
+
+	(void)fd, (void)what;
+	if (request_detached(q->r)) {
+		r = 0;
+		goto end;
+	}
+	for (unsigned i = 0; i < QUERY_STEP && (r = cache_query_next(q->st, &json, &len)) == 1; i++) {
+		request_item_raw(q->r, json, len);
+		q->n++;
+	}
+	if (r == 1) {
+		/* A reader slower than the cache: wait for it to take what is queued. */
+		evtimer_add(q->step, request_backlog_high(q->r) ? &later : &now);
+		return;
+	}
+end:
+	if (r < 0)
+		request_fail(q->r, RP_ERR_INTERNAL, "the query failed after %llu events", q->n);
+	else
+		request_reply_end(q->r, json_pack("{s:I}", "count", (json_int_t)q->n));
+	sqlite3_finalize(q->st);
+	event_free(q->step);
+	free(q);
+}
+
+void op_query(struct request *r, json_t *args)
+{
+	struct daemon *d = request_daemon(r);
+	json_t *filters = request_filters(r, args), *lim = json_object_get(args, "limit");
+	struct query *q;
+	char *why = NULL;
+	struct timeval now = { 0, 0 };
+
+	if (!filters)
+		return;
+	if (lim && json_integer_value(lim) < 0) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"limit\" must not be negative");
+		json_decref(filters);
+		return;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q || cache_query(d->cache, filters, lim ? json_integer_value(lim) : -1, &q->st, &why) < 0) {
+		request_fail(r, why ? RP_ERR_INVALID_FILTER : RP_ERR_INTERNAL, "%s", why ? why : "out of memory");
+		free(why);
+		free(q);
+		json_decref(filters);
+		return;
+	}
+	json_decref(filters);
+	q->r = r;
+	q->step = evtimer_new(d->base, query_step, q);
+	if (!q->step) {
+		sqlite3_finalize(q->st);
+		free(q);
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	evtimer_add(q->step, &now);
+}
+
+/* ---- sync -------------------------------------------------------------------------------- */
+
+void op_sync(struct request *r, json_t *args)
+{
+	struct daemon *d = request_daemon(r);
+	json_t *group = json_object_get(args, "group"), *relay = json_object_get(args, "relay");
+	json_t *filter = json_object_get(args, "filter"), *since = json_object_get(args, "since");
+	struct sync_params p = { .progress = json_is_true(json_object_get(args, "progress")) };
+	char *names[1024];
+	size_t n = 0;
+	char err[256];
+
+	if (!!group == !!relay) {
+		request_fail(r, group ? RP_ERR_INVALID_FIELD : RP_ERR_MISSING_FIELD,
+			     "a sync needs either \"group\" or \"relay\" (with \"filter\")");
+		return;
+	}
+	if (since) {
+		if (json_integer_value(since) < 0) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "field \"since\" must not be negative");
+			return;
+		}
+		p.have_since = true;
+		p.since = json_integer_value(since);
+	}
+	if (group) {
+		const struct config_group *g = config_find_group(d->config, json_string_value(group));
+		if (!g) {
+			request_fail(r, RP_ERR_UNKNOWN_GROUP, "no group \"%s\" is configured", json_string_value(group));
+			return;
+		}
+		if (filter) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "a group sync uses the group's filter; \"filter\" is not allowed");
+			return;
+		}
+		if (!g->filter) {
+			request_fail(r, RP_ERR_INVALID_FILTER, "group \"%s\" has no filter to sync", g->name);
+			return;
+		}
+		p.filter = g->filter;
+		for (size_t i = 0; i < g->n_relays && n < 1024; i++)
+			names[n++] = g->relays[i];
+	} else {
+		struct relay *rel = pool_find_relay(d->pool, json_string_value(relay));
+		if (!rel) {
+			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
+				     json_string_value(relay));
+			return;
+		}
+		if (!filter) {
+			request_fail(r, RP_ERR_MISSING_FIELD, "a relay sync needs \"filter\"");
+			return;
+		}
+		if (filter_validate(filter, err, sizeof(err)) < 0) {
+			request_fail(r, RP_ERR_INVALID_FILTER, "%s", err);
+			return;
+		}
+		p.filter = filter;
+		names[n++] = rel->name;
+	}
+	log_info("control: request %s: sync of %zu relay%s", request_id_text(r), n, n == 1 ? "" : "s");
+	sync_start(d, r, names, n, &p);
+}
+
+/* ---- outbox ------------------------------------------------------------------------------- */
+
+void op_outbox(struct request *r, json_t *args)
+{
+	struct daemon *d = request_daemon(r);
+	const char *state = json_string_value(json_object_get(args, "state"));
+	json_t *relay = json_object_get(args, "relay"), *lim = json_object_get(args, "limit"), *rows;
+	const char *url = NULL;
+	char *why = NULL;
+
+	if (state && strcmp(state, "all") == 0)
+		state = NULL;
+	if (state && strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"state\" must be \"pending\", \"failed\" or \"all\"");
+		return;
+	}
+	if (relay) {
+		struct relay *rel = pool_find_relay(d->pool, json_string_value(relay));
+		if (!rel) {
+			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
+				     json_string_value(relay));
+			return;
+		}
+		url = rel->url;
+	}
+	rows = outbox_list(d, state, url, lim ? json_integer_value(lim) : 1000, &why);
+	if (!rows) {
+		request_fail(r, RP_ERR_INTERNAL, "cannot read the outbox: %s", why ? why : "?");
+		free(why);
+		return;
+	}
+	request_reply(r, json_pack("{s:o, s:o}", "rows", rows, "counts", outbox_counts(d)));
+}
+
+/* "row": N or "event_id": hex -> the selection; false (answered) if neither is valid. */
+static bool outbox_selection(struct request *r, json_t *args, int64_t *oid, uint8_t id[32], bool *by_id)
+{
+	json_t *row = json_object_get(args, "row"), *eid = json_object_get(args, "event_id");
+
+	if (!!row == !!eid) {
+		request_fail(r, row ? RP_ERR_INVALID_FIELD : RP_ERR_MISSING_FIELD,
+			     "give either \"row\" (a row number) or \"event_id\" (64 hex)");
+		return false;
+	}
+	if (row) {
+		*oid = json_integer_value(row);
+		*by_id = false;
+		if (*oid <= 0) {
+			request_fail(r, RP_ERR_INVALID_FIELD, "field \"row\" must be a positive row number");
+			return false;
+		}
+		return true;
+	}
+	*oid = 0;
+	*by_id = true;
+	if (json_string_length(eid) != 64 || !hex_is_lower(json_string_value(eid), 64) ||
+	    hex_decode(json_string_value(eid), 64, id) < 0) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"event_id\" must be 64 lowercase hex characters");
+		return false;
+	}
+	return true;
+}
+
+static void outbox_change(struct request *r, json_t *args, int (*fn)(struct daemon *, int64_t, const uint8_t *),
+			  const char *verb)
+{
+	int64_t oid;
+	uint8_t id[32];
+	bool by_id;
+	int n;
+
+	if (!outbox_selection(r, args, &oid, id, &by_id))
+		return;
+	n = fn(request_daemon(r), oid, by_id ? id : NULL);
+	if (n < 0)
+		request_fail(r, RP_ERR_INTERNAL, "the outbox could not be changed");
+	else if (n == 0)
+		request_fail(r, RP_ERR_NOT_FOUND, "no outbox row matches");
+	else {
+		log_notice("control: request %s: outbox %s of %d row%s by pid %d", request_id_text(r), verb, n,
+			   n == 1 ? "" : "s", (int)request_peer(r)->pid);
+		request_reply(r, json_pack("{s:i}", "rows", n));
+	}
+}
+
+void op_outbox_retry(struct request *r, json_t *args)
+{
+	outbox_change(r, args, outbox_retry, "retry");
+}
+
+void op_outbox_drop(struct request *r, json_t *args)
+{
+	outbox_change(r, args, outbox_drop, "drop");
+}

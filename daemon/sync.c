@@ -1,0 +1,570 @@
+/* sync.c - one sync request: for each relay, the window [cursor - overlap (or --since),
+ * now], cut into time slices when large, each slice paginated newest first with REQs of
+ * {filter, since, until, limit: SYNC_PAGE} on the relay's ready sessions. Every event is
+ * checked against the filter, verified (worker threads) and stored with a "seen" mark.
+ * The cursor advances to the window's end only when every slice is exhausted and stored,
+ * so an outage or a crash never leaves a gap: the next sync repeats the window.
+ *
+ * Pagination: the next page ends at the oldest created_at of the last page (inclusive, so
+ * events sharing that second are not skipped); when a page brings nothing older, the end
+ * moves one second back. A slice is done when a page comes back empty. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "control.h"
+#include "daemon.h"
+#include "filter.h"
+#include "log.h"
+#include "pool.h"
+#include "relay.h"
+#include "sync.h"
+#include "verifier.h"
+
+#define MAX_SLICES 4
+#define SUBS_PER_SESSION 4
+#define MAX_RETRIES 8
+#define RETRY_BASE_MS 500
+#define RETRY_MAX_MS 30000
+#define PAGE_TIMEOUT_MS 30000
+#define LARGE_WINDOW_S (2 * 86400)
+
+struct sync_relay;
+
+struct slice {
+	struct sync_relay *sr;
+	unsigned index;
+	int64_t since, until; /* the next page's window, inclusive */
+	bool done;
+	/* the page out now */
+	bool active;
+	struct session *session;
+	char sub_id[32];
+	uint64_t gen; /* bumps on every new page: late verifications of an old page are ignored */
+	unsigned count, pending;
+	int64_t oldest;
+	bool eose;
+	unsigned retries;
+	struct event *timer; /* retry delay, or page timeout while active */
+};
+
+struct sync_relay {
+	struct sync_run *run;
+	char *name;
+	char *url;
+	int64_t relay_id;
+	char *key; /* filter_key: the cursor's name */
+	int64_t window_since, window_until;
+	struct slice slices[MAX_SLICES];
+	unsigned n_slices, slices_done;
+	unsigned long long received, fresh, duplicates, invalid, pages;
+	uint64_t started_us, finished_us;
+	bool done, failed;
+	char error[300];
+};
+
+struct sync_run {
+	struct daemon *d;
+	struct request *req;
+	json_t *filter;
+	bool have_since;
+	int64_t since;
+	bool progress;
+	struct event *progress_timer;
+	unsigned in_verify; /* events out for verification: the run lives until they are back */
+	size_t n, n_done;
+	struct sync_relay r[];
+};
+
+/* One event out for verification. */
+struct sync_ev {
+	struct nostr_event ev;
+	struct slice *sl;
+	uint64_t gen;
+};
+
+static unsigned long long sub_counter;
+
+#define srlog(sr, prio, fmt, ...) log_msg(prio, "sync %s: " fmt, (sr)->name, ##__VA_ARGS__)
+
+static void next_page(struct slice *sl);
+static void relay_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+static json_t *relay_result(const struct sync_relay *sr)
+{
+	uint64_t end = sr->finished_us ? sr->finished_us : now_usec();
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "relay", sr->name, "url",
+			      sr->url ? sr->url : "", "status", sr->failed ? "failed" : sr->done ? "ok" : "running",
+			      "received", (json_int_t)sr->received, "new", (json_int_t)sr->fresh, "duplicates",
+			      (json_int_t)sr->duplicates, "invalid", (json_int_t)sr->invalid, "pages", (json_int_t)sr->pages,
+			      "since", (json_int_t)sr->window_since, "until", (json_int_t)sr->window_until,
+			      "duration_ms", (json_int_t)((end - sr->started_us) / 1000));
+	if (sr->failed)
+		json_object_set_new(o, "error", json_string(sr->error));
+	return o;
+}
+
+static void run_free(struct sync_run *run)
+{
+	for (size_t i = 0; i < run->n; i++) {
+		struct sync_relay *sr = &run->r[i];
+		for (unsigned k = 0; k < MAX_SLICES; k++)
+			if (sr->slices[k].timer)
+				event_free(sr->slices[k].timer);
+		free(sr->name);
+		free(sr->url);
+		free(sr->key);
+	}
+	if (run->progress_timer)
+		event_free(run->progress_timer);
+	json_decref(run->filter);
+	free(run);
+}
+
+/* Answers once every relay is finished; frees once no verification is out either. */
+static void run_check(struct sync_run *run)
+{
+	if (run->req && run->n_done == run->n) {
+		json_t *relays = json_array();
+		unsigned failed = 0;
+		for (size_t i = 0; i < run->n; i++) {
+			json_array_append_new(relays, relay_result(&run->r[i]));
+			failed += run->r[i].failed;
+		}
+		if (failed)
+			request_fail_detail(run->req, RP_ERR_SYNC_FAILED, json_pack("{s:o}", "relays", relays),
+					    "%u of %zu relays failed to sync (their cursors did not move)", failed, run->n);
+		else
+			request_reply_end(run->req, json_pack("{s:o}", "relays", relays));
+		run->req = NULL;
+		if (run->progress_timer)
+			evtimer_del(run->progress_timer);
+	}
+	if (!run->req && run->in_verify == 0)
+		run_free(run);
+}
+
+static void progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sync_run *run = arg;
+	struct timeval tv = { .tv_sec = 1 };
+
+	(void)fd, (void)what;
+	if (!run->req)
+		return;
+	for (size_t i = 0; i < run->n; i++)
+		if (!run->r[i].done)
+			request_item(run->req, relay_result(&run->r[i]));
+	evtimer_add(run->progress_timer, &tv);
+}
+
+/* ---- relays finishing ------------------------------------------------------------------- */
+
+/* Ends the slice's page, if one is out. A session that went away has told us already
+ * (on_lost, on_closed clear sl->session), so the pointer is valid when set. */
+static void stop_slice(struct slice *sl)
+{
+	evtimer_del(sl->timer);
+	if (sl->active && sl->session)
+		session_unsubscribe(sl->session, sl->sub_id);
+	sl->active = false;
+	sl->session = NULL;
+	sl->gen++;
+}
+
+static void relay_done(struct sync_relay *sr)
+{
+	sr->done = true;
+	sr->finished_us = now_usec();
+	sr->run->n_done++;
+	run_check(sr->run);
+}
+
+static void relay_failed(struct sync_relay *sr, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (sr->done)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sr->error, sizeof(sr->error), fmt, ap);
+	va_end(ap);
+	sr->failed = true;
+	for (unsigned i = 0; i < sr->n_slices; i++)
+		stop_slice(&sr->slices[i]);
+	srlog(sr, LOG_WARNING, "failed, cursor unchanged: %s", sr->error);
+	relay_done(sr);
+}
+
+static void cursor_committed(void *arg, int err)
+{
+	struct sync_relay *sr = arg;
+
+	if (err < 0) {
+		sr->done = false;
+		relay_failed(sr, "the cache could not save the events or the cursor");
+		return;
+	}
+	srlog(sr, LOG_INFO, "done: %llu received, %llu new, %llu duplicates, %llu invalid, %llu pages; cursor %lld",
+	      sr->received, sr->fresh, sr->duplicates, sr->invalid, sr->pages, (long long)sr->window_until);
+	relay_done(sr);
+}
+
+static void slice_done(struct slice *sl)
+{
+	struct sync_relay *sr = sl->sr;
+	struct cache *c = sr->run->d->cache;
+
+	sl->done = true;
+	stop_slice(sl);
+	if (++sr->slices_done < sr->n_slices)
+		return;
+	/* Every event of the window is stored (in this batch or an earlier one): the cursor
+	 * moves in the same or a later commit, never before the events. */
+	if (cache_set_cursor(c, sr->relay_id, sr->key, sr->window_until) < 0 ||
+	    cache_after_commit(c, cursor_committed, sr) < 0)
+		relay_failed(sr, "the cache could not save the cursor");
+}
+
+/* ---- pages ------------------------------------------------------------------------------ */
+
+static void page_finished(struct slice *sl)
+{
+	struct sync_relay *sr = sl->sr;
+
+	sr->pages++;
+	sl->active = false;
+	sl->session = NULL;
+	sl->retries = 0;
+	evtimer_del(sl->timer);
+	if (sl->count == 0) {
+		slice_done(sl);
+		return;
+	}
+	/* Older than the page's oldest, including its second: events may share it. */
+	sl->until = sl->oldest < sl->until ? sl->oldest : sl->until - 1;
+	if (sl->until < sl->since) {
+		slice_done(sl);
+		return;
+	}
+	next_page(sl);
+}
+
+static void retry_page(struct slice *sl, const char *why)
+{
+	struct sync_relay *sr = sl->sr;
+	uint64_t delay = RETRY_BASE_MS;
+	struct timeval tv;
+
+	stop_slice(sl);
+	if (++sl->retries > MAX_RETRIES) {
+		relay_failed(sr, "gave up after %d retries: %s", MAX_RETRIES, why);
+		return;
+	}
+	for (unsigned i = 1; i < sl->retries && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	srlog(sr, LOG_INFO, "slice %u: %s; retrying in %llu ms", sl->index, why, (unsigned long long)delay);
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(sl->timer, &tv);
+}
+
+static void verified(void *arg, const struct event_error *err)
+{
+	struct sync_ev *se = arg;
+	struct slice *sl = se->sl;
+	struct sync_relay *sr = sl->sr;
+	enum cache_store res;
+
+	sr->run->in_verify--;
+	if (se->gen == sl->gen && !sr->done) {
+		if (err) {
+			sr->invalid++;
+			srlog(sr, LOG_INFO, "dropping an invalid event: %s", err->message);
+		} else if (cache_store_event(sr->run->d->cache, &se->ev, sr->relay_id, &res) < 0) {
+			relay_failed(sr, "the cache could not store an event");
+		} else if (res == CACHE_NEW || res == CACHE_REPLACED) {
+			sr->fresh++;
+		} else {
+			sr->duplicates++;
+		}
+		if (!sr->done && --sl->pending == 0 && sl->eose)
+			page_finished(sl);
+	}
+	event_clear(&se->ev);
+	free(se);
+	run_check(sr->run);
+}
+
+static void on_event(void *arg, json_t *obj)
+{
+	struct slice *sl = arg;
+	struct sync_relay *sr = sl->sr;
+	struct sync_ev *se;
+	struct event_error err;
+
+	if (!sl->active)
+		return;
+	sr->received++;
+	sl->count++;
+	se = calloc(1, sizeof(*se));
+	if (!se) {
+		relay_failed(sr, "out of memory");
+		return;
+	}
+	if (event_from_json(obj, &se->ev, &err) < 0) {
+		sr->invalid++;
+		srlog(sr, LOG_INFO, "dropping a malformed event: %s", err.message);
+		free(se);
+		return;
+	}
+	if (se->ev.created_at < sl->oldest)
+		sl->oldest = se->ev.created_at;
+	if (!filter_match(sr->run->filter, &se->ev) || se->ev.created_at < sl->since || se->ev.created_at > sl->until) {
+		sr->invalid++;
+		srlog(sr, LOG_INFO, "dropping event %s: it does not match the filter", se->ev.id_hex);
+		event_clear(&se->ev);
+		free(se);
+		return;
+	}
+	se->sl = sl;
+	se->gen = sl->gen;
+	sl->pending++;
+	sr->run->in_verify++;
+	if (verifier_submit(sr->run->d->verifier, &se->ev, verified, se) < 0) {
+		sr->run->in_verify--;
+		sl->pending--;
+		event_clear(&se->ev);
+		free(se);
+		relay_failed(sr, "out of memory");
+	}
+}
+
+static void on_eose(void *arg)
+{
+	struct slice *sl = arg;
+
+	if (!sl->active)
+		return;
+	sl->eose = true;
+	/* Only stored events matter: the live part of the subscription is not needed. */
+	session_unsubscribe(sl->session, sl->sub_id);
+	if (sl->pending == 0)
+		page_finished(sl);
+}
+
+static bool transient(const char *msg)
+{
+	return strncmp(msg, "rate-limited:", 13) == 0 || strstr(msg, "too many") || strstr(msg, "subscriptions");
+}
+
+static void on_closed(void *arg, const char *msg)
+{
+	struct slice *sl = arg;
+
+	sl->session = NULL; /* the subscription is already gone */
+	if (transient(msg))
+		retry_page(sl, msg);
+	else
+		relay_failed(sl->sr, "the relay closed the subscription: %s", msg);
+}
+
+static void on_lost(void *arg)
+{
+	struct slice *sl = arg;
+
+	sl->session = NULL;
+	retry_page(sl, "the session went away");
+}
+
+static const struct sub_handler handler = {
+	.on_event = on_event,
+	.on_eose = on_eose,
+	.on_closed = on_closed,
+	.on_lost = on_lost,
+};
+
+static struct session *pick_session(struct relay *r)
+{
+	struct session *best = NULL;
+
+	for (unsigned i = 0; i < r->n_sessions; i++) {
+		struct session *s = r->sessions[i];
+		if (s->state != SESSION_READY || s->stop_after_close || s->n_subs >= SUBS_PER_SESSION)
+			continue;
+		if (!best || s->n_subs < best->n_subs)
+			best = s;
+	}
+	return best;
+}
+
+static void next_page(struct slice *sl)
+{
+	struct sync_relay *sr = sl->sr;
+	struct relay *r = pool_find_relay(sr->run->d->pool, sr->name);
+	struct timeval tv = { .tv_sec = PAGE_TIMEOUT_MS / 1000 };
+	struct session *s;
+	json_t *f, *filters;
+	int e;
+
+	if (!r) {
+		relay_failed(sr, "the relay was removed from the configuration");
+		return;
+	}
+	s = pick_session(r);
+	if (!s) {
+		retry_page(sl, "no session of the relay is ready");
+		return;
+	}
+	f = json_deep_copy(sr->run->filter);
+	json_object_set_new(f, "since", json_integer(sl->since));
+	json_object_set_new(f, "until", json_integer(sl->until));
+	json_object_set_new(f, "limit", json_integer(SYNC_PAGE));
+	filters = json_pack("[o]", f);
+	snprintf(sl->sub_id, sizeof(sl->sub_id), "rp-sync-%llu", ++sub_counter);
+	sl->gen++;
+	sl->count = sl->pending = 0;
+	sl->oldest = INT64_MAX;
+	sl->eose = false;
+	sl->active = true;
+	sl->session = s;
+	e = session_subscribe(s, sl->sub_id, filters, &handler, sl);
+	json_decref(filters);
+	if (e < 0) {
+		sl->active = false;
+		sl->session = NULL;
+		retry_page(sl, "cannot send the REQ");
+		return;
+	}
+	evtimer_add(sl->timer, &tv);
+}
+
+/* The slice timer: a retry's delay ran out, or an active page timed out. */
+static void slice_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct slice *sl = arg;
+
+	(void)fd, (void)what;
+	if (sl->sr->done)
+		return;
+	if (sl->active)
+		retry_page(sl, "no EOSE within the page timeout");
+	else
+		next_page(sl);
+}
+
+/* ---- starting ------------------------------------------------------------------------------ */
+
+/* Large windows are cut at 1, 7 and 30 days back (Nostr data is mostly recent), so the
+ * slices carry comparable loads and run in parallel. */
+static void make_slices(struct sync_relay *sr, unsigned sessions)
+{
+	static const int64_t back[] = { 86400, 7 * 86400, 30 * 86400 };
+	int64_t bounds[MAX_SLICES + 1];
+	unsigned n = 0;
+
+	bounds[n++] = sr->window_until;
+	if (sessions > 1 && sr->window_until - sr->window_since > LARGE_WINDOW_S)
+		for (size_t i = 0; i < sizeof(back) / sizeof(back[0]); i++)
+			if (sr->window_until - back[i] > sr->window_since)
+				bounds[n++] = sr->window_until - back[i];
+	bounds[n] = sr->window_since;
+	for (unsigned i = 0; i < n; i++) {
+		struct slice *sl = &sr->slices[i];
+		sl->sr = sr;
+		sl->index = i;
+		sl->until = i == 0 ? bounds[0] : bounds[i] - 1;
+		sl->since = bounds[i + 1];
+	}
+	sr->n_slices = n;
+}
+
+static int relay_begin(struct sync_relay *sr)
+{
+	struct sync_run *run = sr->run;
+	struct daemon *d = run->d;
+	struct relay *r = pool_find_relay(d->pool, sr->name);
+	json_t *fs = json_object_get(run->filter, "since"), *fu = json_object_get(run->filter, "until");
+	int64_t cursor = 0, now = (int64_t)time(NULL);
+
+	sr->started_us = now_usec();
+	if (!r) {
+		sr->url = strdup("");
+		relay_failed(sr, "no such relay");
+		return -ENOENT;
+	}
+	sr->url = strdup(r->url);
+	sr->key = filter_key(run->filter);
+	if (!sr->url || !sr->key || cache_relay_id(d->cache, r->url, &sr->relay_id) < 0 ||
+	    cache_get_cursor(d->cache, sr->relay_id, sr->key, &cursor) < 0) {
+		relay_failed(sr, "cannot read the sync cursor");
+		return -EIO;
+	}
+	if (run->have_since)
+		sr->window_since = run->since;
+	else if (cursor)
+		sr->window_since = cursor - (int64_t)(r->opts.sync_overlap_ms / 1000);
+	if (sr->window_since < 0)
+		sr->window_since = 0;
+	if (fs && json_integer_value(fs) > sr->window_since)
+		sr->window_since = json_integer_value(fs);
+	sr->window_until = fu && json_integer_value(fu) < now ? json_integer_value(fu) : now;
+	make_slices(sr, r->opts.sessions);
+	for (unsigned i = 0; i < sr->n_slices; i++) {
+		sr->slices[i].timer = evtimer_new(d->base, slice_timer_cb, &sr->slices[i]);
+		if (!sr->slices[i].timer) {
+			relay_failed(sr, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	srlog(sr, LOG_INFO, "window %lld..%lld (cursor %lld) in %u slice%s", (long long)sr->window_since,
+	      (long long)sr->window_until, (long long)cursor, sr->n_slices, sr->n_slices == 1 ? "" : "s");
+	if (sr->window_until < sr->window_since) {
+		/* An empty window: nothing to fetch, the cursor stays. */
+		relay_done(sr);
+		return 0;
+	}
+	for (unsigned i = 0; i < sr->n_slices && !sr->done; i++)
+		next_page(&sr->slices[i]);
+	return 0;
+}
+
+void sync_start(struct daemon *d, struct request *r, char **relay_names, size_t n, const struct sync_params *p)
+{
+	struct sync_run *run = calloc(1, sizeof(*run) + n * sizeof(struct sync_relay));
+	struct timeval tv = { .tv_sec = 1 };
+
+	if (!run) {
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	run->d = d;
+	run->req = r;
+	run->filter = json_deep_copy(p->filter);
+	json_object_del(run->filter, "limit");
+	run->have_since = p->have_since;
+	run->since = p->since;
+	run->progress = p->progress;
+	run->n = n;
+	for (size_t i = 0; i < n; i++) {
+		run->r[i].run = run;
+		run->r[i].name = strdup(relay_names[i]);
+	}
+	if (p->progress) {
+		run->progress_timer = evtimer_new(d->base, progress_cb, run);
+		if (run->progress_timer)
+			evtimer_add(run->progress_timer, &tv);
+	}
+	/* Keep the run alive while relays start (one may finish at once). */
+	run->in_verify++;
+	for (size_t i = 0; i < n; i++)
+		relay_begin(&run->r[i]);
+	run->in_verify--;
+	run_check(run);
+}
