@@ -87,7 +87,7 @@ static int call(struct ctl *ctl, const char *op, json_t *args, void (*on_item)(j
 		output_json_line(reply);
 	else if (!reply_ok(reply))
 		ctl->out->error(reply);
-	else if (render)
+	if (!ctl->json && render && (reply_ok(reply) || json_object_get(json_object_get(reply, RP_F_ERROR), "relays")))
 		render(reply, data);
 	r = reply_ok(reply) ? RP_EXIT_OK : RP_EXIT_FAILED;
 	json_decref(reply);
@@ -193,13 +193,15 @@ static void sync_table(const json_t *relays)
 	}
 }
 
+/* Also for a failed sync: its error carries the same per-relay table. */
 static void sync_done(const json_t *reply, void *data)
 {
 	struct sync_view *v = data;
+	const json_t *body = json_object_get(reply, reply_ok(reply) ? RP_F_RESULT : RP_F_ERROR);
 
 	if (v->tty)
 		fprintf(stderr, "\r\033[K");
-	sync_table(json_object_get(json_object_get(reply, RP_F_RESULT), "relays"));
+	sync_table(json_object_get(body, "relays"));
 }
 
 static int run_sync(struct ctl *ctl, int argc, char **argv)

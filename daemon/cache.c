@@ -251,14 +251,20 @@ int cache_open(const char *path, struct event_base *base, struct cache **out, ch
 	if (exec(c, "PRAGMA journal_mode=WAL", why) < 0 || exec(c, "PRAGMA synchronous=FULL", why) < 0 ||
 	    exec(c, "PRAGMA temp_store=MEMORY", why) < 0)
 		goto fail;
-	/* A write proves the file (and its directory, for the WAL) is writable now, not later. */
-	if (exec(c, "BEGIN IMMEDIATE; COMMIT;", why) < 0) {
-		free(*why);
-		set_why(why, "%s: the cache is not writable: %s", path, sqlite3_errmsg(c->db));
+	/* SQLite silently opens a write-protected file read-only: ask, then prove it with a
+	 * real write (the file and its directory, for the WAL) now rather than at the first
+	 * publish. */
+	if (sqlite3_db_readonly(c->db, "main") == 1) {
+		set_why(why, "%s: the cache is not writable (permission denied)", path);
 		goto fail;
 	}
 	if (migrate(c, why) < 0)
 		goto fail;
+	if (exec(c, "INSERT OR REPLACE INTO meta VALUES('opened_at', strftime('%s', 'now'))", why) < 0) {
+		free(*why);
+		set_why(why, "%s: the cache is not writable: %s", path, sqlite3_errmsg(c->db));
+		goto fail;
+	}
 	if (prepare_all(c) < 0) {
 		set_why(why, "%s: cannot prepare the cache's statements", path);
 		goto fail;

@@ -232,7 +232,7 @@ static const struct pool_optdef pool_defs[] = {
 	{ "backoff_base", OPT_DURATION, offsetof(struct pool_opts, backoff_base_ms), 10, 600000, 1000 },
 	{ "backoff_max", OPT_DURATION, offsetof(struct pool_opts, backoff_max_ms), 100, 3600000, 60000 },
 	POOL_OPT(max_message, OPT_SIZE, 1024, 256 * 1024 * 1024, 1024 * 1024),
-	{ "max_age", OPT_DURATION, offsetof(struct pool_opts, max_age_ms), 60000, 30ULL * 24 * 3600000, 24 * 3600000 },
+	{ "max_age", OPT_DURATION, offsetof(struct pool_opts, max_age_ms), 1000, 30ULL * 24 * 3600000, 24 * 3600000 },
 	{ "sync_overlap", OPT_DURATION, offsetof(struct pool_opts, sync_overlap_ms), 0, 7ULL * 24 * 3600000, 600000 },
 };
 

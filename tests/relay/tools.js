@@ -5,6 +5,9 @@
 //       N signed events as JSON lines (a fresh key per seed; created_at from T upward).
 //   node tools.js req URL FILTER_JSON [FILTER_JSON...]
 //       REQ on URL, prints the events as JSON lines, stops at EOSE (or CLOSED: exit 1).
+//   node tools.js pub URL FILE
+//       Publishes the events of FILE (JSON lines) pipelined on one connection; exit 1
+//       unless every one gets OK true.
 'use strict';
 
 const crypto = require('crypto');
@@ -82,7 +85,34 @@ function req(args) {
   });
 }
 
+function pub(args) {
+  if (args.length !== 2) usage();
+  const lines = require('fs').readFileSync(args[1], 'utf8').split('\n').filter(l => l.trim());
+  const ws = new WebSocket(args[0], { perMessageDeflate: false });
+  const waiting = new Set(lines.map(l => JSON.parse(l).id));
+  let failed = 0;
+  ws.on('open', () => { for (const l of lines) ws.send(`["EVENT",${l}]`); });
+  ws.on('message', data => {
+    const m = JSON.parse(data.toString());
+    if (m[0] !== 'OK' || !waiting.delete(m[1])) return;
+    if (m[2] !== true) {
+      failed++;
+      process.stderr.write(`tools.js pub: ${m[1]}: ${m[3]}\n`);
+    }
+    if (waiting.size === 0) {
+      process.exitCode = failed ? 1 : 0;
+      ws.close();
+    }
+  });
+  ws.on('error', e => {
+    process.stderr.write(`tools.js pub: ${e.message}\n`);
+    process.exitCode = 1;
+  });
+  if (lines.length === 0) ws.on('open', () => ws.close());
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
 if (cmd === 'gen') gen(rest);
 else if (cmd === 'req') req(rest);
+else if (cmd === 'pub') pub(rest);
 else usage();
