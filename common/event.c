@@ -196,10 +196,27 @@ int event_parse(const char *text, size_t len, struct nostr_event *ev, struct eve
 	return r;
 }
 
+const char *event_json(const struct nostr_event *cev, size_t *len)
+{
+	/* A cache on a logically const event: the text is a function of obj. */
+	struct nostr_event *ev = (struct nostr_event *)cev;
+
+	if (!ev->json) {
+		ev->json = json_dumps(ev->obj, JSON_COMPACT);
+		if (!ev->json)
+			return NULL;
+		ev->json_len = strlen(ev->json);
+	}
+	if (len)
+		*len = ev->json_len;
+	return ev->json;
+}
+
 void event_clear(struct nostr_event *ev)
 {
 	if (!ev)
 		return;
+	free(ev->json);
 	json_decref(ev->obj);
 	memset(ev, 0, sizeof(*ev));
 }

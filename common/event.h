@@ -55,6 +55,8 @@ struct nostr_event {
 	const char *content; /* borrowed from obj; may contain NUL bytes */
 	size_t content_len;
 	json_t *obj; /* the event object; we hold a reference */
+	char *json;  /* compact JSON text of obj, made once by event_json() */
+	size_t json_len;
 };
 
 const char *event_err_code(enum event_err e);
@@ -66,6 +68,9 @@ int event_parse(const char *text, size_t len, struct nostr_event *ev, struct eve
  * a reference to obj on success. */
 int event_from_json(json_t *obj, struct nostr_event *ev, struct event_error *err);
 void event_clear(struct nostr_event *ev);
+/* The event as compact JSON text (the wire and storage form), made on first use and kept
+ * with the event. NULL on allocation failure. Not for use from several threads at once. */
+const char *event_json(const struct nostr_event *ev, size_t *len);
 
 /* The canonical serialization [0,pubkey,created_at,kind,tags,content], byte for byte as
  * JavaScript's JSON.stringify writes it. *out is malloc'd (not NUL-terminated content may

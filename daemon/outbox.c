@@ -59,11 +59,13 @@ int outbox_new(struct cache *c, struct outbox **out)
 	if (!o)
 		return -ENOMEM;
 	o->c = c;
-	if (sqlite3_prepare_v3(db, "INSERT OR IGNORE INTO outbox_events(id, json, created_at) VALUES(?1, ?2, ?3)", -1,
-			       SQLITE_PREPARE_PERSISTENT, &o->add_event, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v3(db,
+			       "INSERT INTO outbox_events(id, json, created_at) VALUES(?1, ?2, ?3) "
+			       "ON CONFLICT(id) DO UPDATE SET created_at = created_at RETURNING oeid",
+			       -1, SQLITE_PREPARE_PERSISTENT, &o->add_event, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db,
-			       "INSERT INTO outbox(id, relay, state, attempts, created_at, updated_at) "
-			       "VALUES(?1, ?2, 0, 0, ?3, ?3) ON CONFLICT(id, relay) DO UPDATE SET state = 0, "
+			       "INSERT INTO outbox(oeid, relay, state, attempts, created_at, updated_at) "
+			       "VALUES(?1, ?2, 0, 0, ?3, ?3) ON CONFLICT(oeid, relay) DO UPDATE SET state = 0, "
 			       "attempts = 0, message = NULL, updated_at = excluded.updated_at RETURNING oid",
 			       -1, SQLITE_PREPARE_PERSISTENT, &o->add_row, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "UPDATE outbox SET state = ?2, attempts = ?3, message = ?4, updated_at = ?5 WHERE oid = ?1",
@@ -86,28 +88,30 @@ void outbox_free(struct outbox *o)
 	free(o);
 }
 
-int outbox_add(struct outbox *o, const struct nostr_event *ev, const char *relay_url, int64_t *oid)
+int outbox_add(struct outbox *o, const struct nostr_event *ev, int64_t relay, int64_t *oid)
 {
-	int64_t relay, now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL);
 	sqlite3_stmt *st;
-	char *json;
+	const char *json;
+	size_t len;
 	int r;
 
-	if (cache_write_begin(o->c) < 0 || cache_relay_id(o->c, relay_url, &relay) < 0)
+	if (cache_write_begin(o->c) < 0)
 		return -EIO;
-	json = json_dumps(ev->obj, JSON_COMPACT);
+	json = event_json(ev, &len);
 	if (!json)
 		return -ENOMEM;
 	st = use(o->add_event);
 	sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now);
 	r = sqlite3_step(st);
-	free(json);
-	if (r != SQLITE_DONE)
+	if (r != SQLITE_ROW)
 		return db_error(o, "storing an event");
+	int64_t oeid = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
 	st = use(o->add_row);
-	sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, oeid);
 	sqlite3_bind_int64(st, 2, relay);
 	sqlite3_bind_int64(st, 3, now);
 	if (sqlite3_step(st) != SQLITE_ROW)
@@ -118,7 +122,7 @@ int outbox_add(struct outbox *o, const struct nostr_event *ev, const char *relay
 	return 0;
 }
 
-static int update_row(struct outbox *o, int64_t oid, enum outbox_state state, unsigned attempts, const char *msg)
+int outbox_settle(struct outbox *o, int64_t oid, enum outbox_state state, unsigned attempts, const char *msg)
 {
 	sqlite3_stmt *st;
 
@@ -146,14 +150,14 @@ static void row_done(struct job_waiter *w, const struct job *job)
 
 	switch (job->status) {
 	case JOB_ACCEPTED:
-		update_row(o, rw->oid, OUTBOX_ACCEPTED, job->attempts, job->message);
+		outbox_settle(o, rw->oid, OUTBOX_ACCEPTED, job->attempts, job->message);
 		cache_mark(rw->d->cache, job->id, rw->relay_id, CACHE_DELIVERED);
 		break;
 	case JOB_REJECTED:
-		update_row(o, rw->oid, OUTBOX_REJECTED, job->attempts, job->message);
+		outbox_settle(o, rw->oid, OUTBOX_REJECTED, job->attempts, job->message);
 		break;
 	case JOB_FAILED:
-		update_row(o, rw->oid, OUTBOX_EXPIRED, job->attempts, job->message);
+		outbox_settle(o, rw->oid, OUTBOX_EXPIRED, job->attempts, job->message);
 		break;
 	case JOB_PENDING:
 	case JOB_ABANDONED:
@@ -179,7 +183,7 @@ static int deliver_at(struct daemon *d, struct relay *r, const struct nostr_even
 	rw->w.keep = true;
 	rw->d = d;
 	rw->oid = oid;
-	e = cache_relay_id(d->cache, r->url, &rw->relay_id);
+	e = relay_cache_id(r, d->cache, &rw->relay_id);
 	if (e == 0)
 		e = relay_submit_at(r, ev, created_at, &rw->w);
 	if (e < 0)
@@ -199,7 +203,7 @@ int outbox_resume(struct daemon *d)
 
 	if (sqlite3_prepare_v2(cache_db(d->cache),
 			       "SELECT o.oid, r.url, e.json, e.created_at FROM outbox o JOIN relays r ON r.relay = o.relay "
-			       "JOIN outbox_events e ON e.id = o.id WHERE o.state = 0 ORDER BY o.oid",
+			       "JOIN outbox_events e ON e.oeid = o.oeid WHERE o.state = 0 ORDER BY o.oid",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(d->outbox, "loading pending rows");
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -256,8 +260,9 @@ json_t *outbox_list(struct daemon *d, const char *state_filter, const char *rela
 
 	*why = NULL;
 	snprintf(sql, sizeof(sql),
-		 "SELECT o.oid, o.id, r.url, o.state, o.attempts, o.message, o.created_at, o.updated_at "
-		 "FROM outbox o JOIN relays r ON r.relay = o.relay WHERE 1 %s %s ORDER BY o.oid LIMIT ?1",
+		 "SELECT o.oid, e.id, r.url, o.state, o.attempts, o.message, o.created_at, o.updated_at "
+		 "FROM outbox o JOIN relays r ON r.relay = o.relay JOIN outbox_events e ON e.oeid = o.oeid "
+		 "WHERE 1 %s %s ORDER BY o.oid LIMIT ?1",
 		 !state_filter ? "" : strcmp(state_filter, "pending") == 0 ? "AND o.state = 0" : "AND o.state IN (2, 3)",
 		 relay_url ? "AND r.url = ?2" : "");
 	if (sqlite3_prepare_v2(cache_db(d->cache), sql, -1, &st, NULL) != SQLITE_OK) {
@@ -293,8 +298,10 @@ static json_t *select_rows(struct daemon *d, int64_t oid, const uint8_t *event_i
 	char hex[65];
 
 	if (sqlite3_prepare_v2(cache_db(d->cache),
-			       oid > 0 ? "SELECT o.oid, r.url, o.id FROM outbox o JOIN relays r ON r.relay = o.relay WHERE o.oid = ?1"
-				       : "SELECT o.oid, r.url, o.id FROM outbox o JOIN relays r ON r.relay = o.relay WHERE o.id = ?1",
+			       oid > 0 ? "SELECT o.oid, r.url, e.id FROM outbox o JOIN relays r ON r.relay = o.relay "
+					 "JOIN outbox_events e ON e.oeid = o.oeid WHERE o.oid = ?1"
+				       : "SELECT o.oid, r.url, e.id FROM outbox o JOIN relays r ON r.relay = o.relay "
+					 "JOIN outbox_events e ON e.oeid = o.oeid WHERE e.id = ?1",
 			       -1, &st, NULL) != SQLITE_OK)
 		return rows;
 	if (oid > 0)

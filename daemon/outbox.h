@@ -27,9 +27,11 @@ const char *outbox_state_name(enum outbox_state s);
 int outbox_new(struct cache *c, struct outbox **out);
 void outbox_free(struct outbox *o);
 
-/* Adds (or re-arms, if it already exists) the row for (ev, relay url) as pending, and keeps
- * the event's JSON for redelivery. Part of the current write batch. */
-int outbox_add(struct outbox *o, const struct nostr_event *ev, const char *relay_url, int64_t *oid);
+/* Adds (or re-arms, if it already exists) the row for (ev, relay) as pending, and keeps the
+ * event's JSON for redelivery; relay is the cache's relay id. Part of the current batch. */
+int outbox_add(struct outbox *o, const struct nostr_event *ev, int64_t relay, int64_t *oid);
+/* Records a row's outcome (part of the current batch). */
+int outbox_settle(struct outbox *o, int64_t oid, enum outbox_state state, unsigned attempts, const char *msg);
 /* Submits ev to r with a waiter that records the outcome in row oid. */
 int outbox_deliver(struct daemon *d, struct relay *r, const struct nostr_event *ev, int64_t oid);
 /* Submits every pending row whose relay is configured and not already delivering it.

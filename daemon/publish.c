@@ -165,8 +165,10 @@ static int start_delivery(struct publish *p, struct relay **relays)
 		return r;
 	for (size_t i = 0; i < p->n; i++) {
 		struct target *t = &p->t[i];
-		int64_t oid;
-		r = outbox_add(p->d->outbox, &p->ev, relays[i]->url, &oid);
+		int64_t oid, relay_id;
+		r = relay_cache_id(relays[i], c, &relay_id);
+		if (r == 0)
+			r = outbox_add(p->d->outbox, &p->ev, relay_id, &oid);
 		if (r == 0)
 			r = outbox_deliver(p->d, relays[i], &p->ev, oid);
 		if (r == 0)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "cache.h"
 #include "idmap.h"
 #include "log.h"
 #include "pool.h"
@@ -153,13 +154,17 @@ static void requeue_one(struct relay *r, struct job *j)
 /* ["EVENT", {...}] once, reused for every attempt. */
 static int job_text(struct job *j, const struct nostr_event *ev)
 {
-	json_t *msg = json_pack("[s, O]", "EVENT", ev->obj);
+	size_t len;
+	const char *json = event_json(ev, &len);
 
-	j->text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-	json_decref(msg);
+	j->text = json ? malloc(len + 11) : NULL;
 	if (!j->text)
 		return -ENOMEM;
-	j->text_len = strlen(j->text);
+	memcpy(j->text, "[\"EVENT\",", 9);
+	memcpy(j->text + 9, json, len);
+	j->text[9 + len] = ']';
+	j->text[10 + len] = '\0';
+	j->text_len = len + 10;
 	return 0;
 }
 
@@ -570,6 +575,8 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 
 static void copy_settings(struct relay *r, const struct config_relay *cfg)
 {
+	if (r->url && strcmp(r->url, cfg->url) != 0)
+		r->cache_id = 0;
 	free(r->url);
 	r->url = strdup(cfg->url);
 	r->wsurl = cfg->wsurl;
@@ -717,6 +724,14 @@ bool relay_idle(const struct relay *r)
 		if (r->sessions[i]->n_inflight)
 			return false;
 	return true;
+}
+
+int relay_cache_id(struct relay *r, struct cache *c, int64_t *id)
+{
+	if (!r->cache_id && cache_relay_id(c, r->url, &r->cache_id) < 0)
+		return -EIO;
+	*id = r->cache_id;
+	return 0;
 }
 
 unsigned relay_sessions_ready(const struct relay *r)

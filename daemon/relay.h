@@ -88,6 +88,7 @@ struct relay {
 	struct event *age_timer; /* expires jobs older than max_age */
 	bool draining; /* removed by a reload: no new jobs, freed once idle */
 
+	int64_t cache_id; /* the cache's id for this relay's URL; 0 until asked */
 	char last_notice[256];
 	struct relay_counters c;
 	TAILQ_ENTRY(relay) link;
@@ -131,6 +132,9 @@ void relay_job_timer(struct session *s);
 void relay_dispatch(struct relay *r);
 
 unsigned relay_sessions_ready(const struct relay *r);
+struct cache;
+/* The cache's id of this relay's URL (looked up once, kept). */
+int relay_cache_id(struct relay *r, struct cache *c, int64_t *id);
 json_t *relay_json(const struct relay *r);
 const char *job_status_name(enum job_status s);
 
