@@ -140,6 +140,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
+		if (d->stopping) {
+			log_notice("SIGHUP while shutting down, ignoring");
+			return;
+		}
 		log_notice("SIGHUP: reloading %s", d->config_path);
 		daemon_reload(d, NULL, NULL);
 		return;

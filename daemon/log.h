@@ -48,18 +48,19 @@ int log_full(int prio, const struct log_fields *fields, const char *file, int li
 /* Context helpers. The text keeps its usual prefix ("relay NAME session N: ..."), so stderr
  * and "journalctl" read the same; the journal also gets the fields. Arguments other than
  * fmt's are evaluated twice: pass plain expressions (r->name, s->index). */
-#define log_relay(prio, relay, fmt, ...)                                                           \
-	log_ctx(prio, (&(const struct log_fields){ .relay = (relay) }), "relay %s: " fmt, (relay),    \
+#define log_relay(prio, relay_, fmt, ...)                                                          \
+	log_ctx(prio, (&(const struct log_fields){ .relay = (relay_) }), "relay %s: " fmt, (relay_),  \
 		##__VA_ARGS__)
-#define log_session(prio, relay, index, fmt, ...)                                                  \
-	log_ctx(prio, (&(const struct log_fields){ .relay = (relay), .session = (index), .has_session = true }), \
-		"relay %s session %u: " fmt, (relay), (unsigned)(index), ##__VA_ARGS__)
-#define log_request(prio, request_id, fmt, ...)                                                    \
-	log_ctx(prio, (&(const struct log_fields){ .request_id = (request_id) }),                   \
-		"control: request %s: " fmt, (request_id), ##__VA_ARGS__)
+#define log_session(prio, relay_, index_, fmt, ...)                                                \
+	log_ctx(prio,                                                                              \
+		(&(const struct log_fields){ .relay = (relay_), .session = (index_), .has_session = true }), \
+		"relay %s session %u: " fmt, (relay_), (unsigned)(index_), ##__VA_ARGS__)
+#define log_request(prio, request_id_, fmt, ...)                                                   \
+	log_ctx(prio, (&(const struct log_fields){ .request_id = (request_id_) }),                  \
+		"control: request %s: " fmt, (request_id_), ##__VA_ARGS__)
 /* About one event (relay may be NULL): "event ID: ..." with EVENT_ID= (and RELAY=). */
-#define log_event(prio, relay, event_id, fmt, ...)                                                 \
-	log_ctx(prio, (&(const struct log_fields){ .relay = (relay), .event_id = (event_id) }),     \
-		"event %s: " fmt, (event_id), ##__VA_ARGS__)
+#define log_event(prio, relay_, event_id_, fmt, ...)                                               \
+	log_ctx(prio, (&(const struct log_fields){ .relay = (relay_), .event_id = (event_id_) }),   \
+		"event %s: " fmt, (event_id_), ##__VA_ARGS__)
 
 #endif

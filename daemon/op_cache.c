@@ -185,7 +185,7 @@ void op_sync(struct request *r, json_t *args)
 		p.filter = filter;
 		names[n++] = rel->name;
 	}
-	log_info("control: request %s: sync of %zu relay%s", request_id_text(r), n, n == 1 ? "" : "s");
+	log_request(LOG_INFO, request_id_text(r), "sync of %zu relay%s", n, n == 1 ? "" : "s");
 	sync_start(d, r, names, n, &p);
 }
 
@@ -268,7 +268,7 @@ static void outbox_change(struct request *r, json_t *args, int (*fn)(struct daem
 	else if (n == 0)
 		request_fail(r, RP_ERR_NOT_FOUND, "no outbox row matches");
 	else {
-		log_notice("control: request %s: outbox %s of %d row%s by pid %d", request_id_text(r), verb, n,
+		log_request(LOG_NOTICE, request_id_text(r), "outbox %s of %d row%s by pid %d", verb, n,
 			   n == 1 ? "" : "s", (int)request_peer(r)->pid);
 		request_reply(r, json_pack("{s:i}", "rows", n));
 	}

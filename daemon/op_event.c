@@ -21,7 +21,7 @@ void op_sign(struct request *r, json_t *args)
 				    err.message);
 		return;
 	}
-	log_debug("control: request %s: signed event %s (kind %u) for pid %d", request_id_text(r), ev.id_hex,
+	log_request(LOG_DEBUG, request_id_text(r), "signed event %s (kind %u) for pid %d", ev.id_hex,
 		  ev.kind, (int)request_peer(r)->pid);
 	request_reply(r, json_pack("{s:O}", "event", ev.obj));
 	event_clear(&ev);

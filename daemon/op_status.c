@@ -62,7 +62,7 @@ void op_reload(struct request *r, json_t *args)
 	_cleanup_free_ char *errors = NULL;
 
 	(void)args;
-	log_notice("control: request %s: reload requested by pid %d uid %u", request_id_text(r),
+	log_request(LOG_NOTICE, request_id_text(r), "reload requested by pid %d uid %u",
 		   (int)request_peer(r)->pid, (unsigned)request_peer(r)->uid);
 	if (daemon_reload(d, &diff, &errors) < 0) {
 		size_t n = errors ? strlen(errors) : 0;

@@ -15,7 +15,7 @@
 /* A failed job is still matched by a late OK for this long. */
 #define GRAVEYARD_MIN_USEC (60 * 1000000ULL)
 
-#define rlog(r, prio, fmt, ...) log_msg(prio, "relay %s: " fmt, (r)->name, ##__VA_ARGS__)
+#define rlog(r, prio, fmt, ...) log_relay(prio, (r)->name, fmt, ##__VA_ARGS__)
 
 const char *job_status_name(enum job_status s)
 {
@@ -452,7 +452,7 @@ void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], b
 
 	if (!j) {
 		s->c.unknown_oks++;
-		log_debug("relay %s session %u: OK for an event we are not publishing, ignoring", r->name, s->index);
+		log_session(LOG_DEBUG, r->name, s->index, "OK for an event we are not publishing, ignoring");
 		return;
 	}
 	if (j->status == JOB_FAILED) {

@@ -67,8 +67,7 @@ const char *session_state_name(enum session_state st)
 	return "?";
 }
 
-#define slog(s, prio, fmt, ...)                                                                    \
-	log_msg(prio, "relay %s session %u: " fmt, (s)->relay->name, (s)->index, ##__VA_ARGS__)
+#define slog(s, prio, fmt, ...) log_session(prio, (s)->relay->name, (s)->index, fmt, ##__VA_ARGS__)
 
 /* ---- wslay callbacks --------------------------------------------------------------------- */
 

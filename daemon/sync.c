@@ -87,7 +87,7 @@ struct sync_ev {
 
 static unsigned long long sub_counter;
 
-#define srlog(sr, prio, fmt, ...) log_msg(prio, "sync %s: " fmt, (sr)->name, ##__VA_ARGS__)
+#define srlog(sr, prio, fmt, ...) log_ctx(prio, (&(const struct log_fields){ .relay = (sr)->name }), "sync %s: " fmt, (sr)->name, ##__VA_ARGS__)
 
 static void next_page(struct slice *sl);
 static void relay_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);

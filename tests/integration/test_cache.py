@@ -52,7 +52,7 @@ def cache_rows(path):
     db = sqlite3.connect(path)
     try:
         events = db.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
-        outbox = db.execute("SELECT count(*), count(DISTINCT id || relay) FROM outbox").fetchone()
+        outbox = db.execute("SELECT count(*), count(DISTINCT oeid || '/' || relay) FROM outbox").fetchone()
         ids = {r[0].hex() for r in db.execute("SELECT id FROM events")}
     finally:
         db.close()

@@ -5,7 +5,7 @@
 - socket activation through systemd-socket-activate;
 - sd_notify through a datagram socket we listen on (NOTIFY_SOCKET): READY=1 only once the
   control socket accepts, STATUS=, RELOADING=1 ... READY=1, WATCHDOG=1 at WATCHDOG_USEC/2,
-  STOPPING=1;
+  STOPPING=1 with every pending outbox row kept;
 - structured journal entries, caught on a socket bind-mounted over the journal's in a private
   mount namespace."""
 
@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import RELAYPOOLCTL, RELAYPOOLD, Conn, Daemon, ctl, wait_for
+from conftest import RELAYPOOLD, Conn, Daemon, ctl, gen_events, wait_for
 
 BUILD_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(RELAYPOOLD)))  # BUILD/daemon/relaypoold
 SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
@@ -37,12 +37,18 @@ def clean_env(**extra):
     return env
 
 
-class Notify:
-    """Stands in for systemd's notification socket: a thread collects every datagram with its
-    arrival time (time.monotonic, the same clock as MONOTONIC_USEC)."""
+def parse_notify(data):
+    return dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
 
-    def __init__(self, workdir):
-        self.path = os.path.join(workdir, "notify.sock")
+
+class Datagrams:
+    """A datagram socket a thread reads all the time (a writer must never block on it), keeping
+    every message, parsed, with its arrival time (time.monotonic, the clock of MONOTONIC_USEC).
+    By default it stands in for systemd's notification socket."""
+
+    def __init__(self, workdir, name="notify.sock", parse=parse_notify):
+        self.path = os.path.join(workdir, name)
+        self.parse = parse
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.sock.settimeout(0.05)
@@ -60,7 +66,7 @@ class Notify:
                 continue
             except OSError:
                 return
-            fields = dict(line.split("=", 1) for line in data.decode().split("\n") if "=" in line)
+            fields = self.parse(data)
             with self.cond:
                 self.messages.append((time.monotonic(), fields))
                 self.cond.notify_all()
@@ -110,7 +116,7 @@ class ServiceDaemon(Daemon):
 
 @pytest.fixture
 def notify(workdir):
-    n = Notify(workdir)
+    n = Datagrams(workdir)
     yield n
     n.close()
 
@@ -449,6 +455,26 @@ def test_sigterm_sends_stopping_then_exits_cleanly(service, notify):
         assert "READY" not in f and f.get("STATUS", "Shutting down") == "Shutting down", notify.fields(i)
 
 
+def test_sigterm_loses_no_pending_outbox_row(service, notify, fault_factory):
+    """Events queued and in flight (sent, never answered) when SIGTERM arrives stay pending in
+    the outbox: the restarted daemon finds every one of them."""
+    fault = fault_factory("--ok", "none")
+    d = start_notified(service, notify, relays={"f": {"url": fault.url, "sessions": 1, "inflight": 4}})
+    notify.wait(lambda f: f.get("STATUS", "").startswith("1/1 relays up"), what="the relay up")
+    events = gen_events(10, seed="systemd-stop")
+    r = ctl("publish", "--no-wait", "-", input=events, socket_path=d.socket)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: fault.stats()["events_received"] == 4, what="a full window in flight")
+    notify.wait(lambda f: ", 6 queued, 4 in flight, " in f.get("STATUS", ""), what="STATUS with the outbox")
+    d.signal(signal.SIGTERM)
+    notify.wait_key("STOPPING")
+    assert d.proc.wait(15) == 0, d.logtext()
+    d.start(env=clean_env(), wait=True)
+    outbox = d.request({"id": "s", "op": "status"})["result"]["cache"]["outbox"]
+    assert outbox["pending"] == 10, outbox
+    assert d.stop() == 0, d.logtext()
+
+
 def test_sighup_while_stopping_sends_no_ready(service, notify, workdir):
     """A reload that races a shutdown must not tell systemd READY=1 after STOPPING=1."""
     d = start_notified(service, notify)
@@ -497,32 +523,26 @@ def test_structured_journal_entries(service, workdir):
     """With stderr as the journal stream (JOURNAL_STREAM=dev:ino of stderr), the daemon writes
     native journal entries. libsystemd's path is fixed (/run/systemd/journal/socket), so the
     daemon runs in a private mount namespace where our socket is bind-mounted there."""
-    jpath = os.path.join(workdir, "journal.sock")
-    j = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    j.bind(jpath)
-    j.settimeout(15)
+    journal = Datagrams(workdir, "journal.sock", parse=parse_journal_native)
     d = service()
-    d.write_config()
+    d.write_config(relays={"down": "ws://127.0.0.1:1"}, pool={"backoff_base": "100ms", "backoff_max": "200ms"})
     d.log = open(d.logpath, "ab")
     st = os.fstat(d.log.fileno())
     script = ('mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && '
               ': > /run/systemd/journal/socket && mount --bind "$1" /run/systemd/journal/socket && '
               'shift && exec "$@"')
-    d.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", jpath,
-                               RELAYPOOLD, "-c", d.config], stdout=d.log, stderr=d.log,
-                              env=clean_env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
-    entries = []
-    while not any(e.get("MESSAGE", "").startswith("relaypoold ") for e in entries):
-        entries.append(parse_journal_native(j.recv(65536)))
-    d.wait_ready()
-    assert d.stop() == 0, d.logtext()
-    j.settimeout(1)
     try:
-        while True:
-            entries.append(parse_journal_native(j.recv(65536)))
-    except socket.timeout:
-        pass
-    j.close()
+        d.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                                   journal.path, RELAYPOOLD, "-c", d.config], stdout=d.log, stderr=d.log,
+                                  env=clean_env(JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}"))
+        d.wait_ready()
+        assert d.request({"id": "journal-test", "op": "reload"})["ok"]
+        journal.wait(lambda e: e.get("RELAY") == "down" and e.get("SESSION") == "0", what="a session entry")
+        assert d.stop() == 0, d.logtext()
+        journal.wait(lambda e: e.get("MESSAGE") == "stopped", what="the last entry")
+    finally:
+        journal.close()
+    entries = journal.fields()
     started = [e for e in entries if e["MESSAGE"].startswith("relaypoold ") and " started with " in e["MESSAGE"]]
     assert len(started) == 1, entries
     e = started[0]
@@ -531,6 +551,10 @@ def test_structured_journal_entries(service, workdir):
     assert e["CODE_FILE"].endswith("daemon.c") and e["CODE_FUNC"] == "daemon_run" and int(e["CODE_LINE"]) > 0
     assert any(x["MESSAGE"] == "shutting down" and x["PRIORITY"] == "5" for x in entries)
     assert any(x["MESSAGE"].startswith("control: listening on ") and x["PRIORITY"] == "6" for x in entries)
+    # Context fields: the relay and session of a session's line, the request id of a request's.
+    failed = [x for x in entries if x.get("RELAY") == "down" and "connection failed" in x["MESSAGE"]]
+    assert failed and failed[0]["SESSION"] in ("0", "1") and failed[0]["MESSAGE"].startswith("relay down session ")
+    assert any(x.get("REQUEST_ID") == '"journal-test"' and "reload requested" in x["MESSAGE"] for x in entries)
     # Everything went to the journal, nothing to stderr.
     assert d.logtext() == "", d.logtext()
 
