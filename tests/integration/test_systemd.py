@@ -486,7 +486,7 @@ def test_sighup_while_stopping_sends_no_ready(service, notify, workdir):
     d.signal(signal.SIGHUP)
     assert d.proc.wait(15) == 0
     c.close()
-    assert "SIGHUP: reloading" in d.logtext()
+    assert "SIGHUP while shutting down, ignoring" in d.logtext()
     assert all("READY" not in f and "RELOADING" not in f for f in notify.fields(i)), notify.fields(i)
 
 
