@@ -72,6 +72,21 @@ node tests/relay/tools.js gen 500 --seed demo --tag t=relaypool-demo > "$work/ev
 step "relaypoolctl relays"
 "$ctl" relays
 
+step "another client writes 300 events straight to the relay; relaypoolctl sync --group demo fetches them"
+node tests/relay/tools.js gen 300 --seed demo-elsewhere --tag t=relaypool-demo --since "$(( $(date +%s) - 600 ))" \
+  > "$work/elsewhere.jsonl"
+node tests/relay/tools.js pub "ws://127.0.0.1:$port" "$work/elsewhere.jsonl"
+"$ctl" sync --group demo
+
+step "relaypoolctl sync again: only what is new since the cursor"
+"$ctl" sync --group demo
+
+step "relaypoolctl query '{\"#t\": [\"relaypool-demo\"]}' --limit 3"
+"$ctl" query '{"#t": ["relaypool-demo"]}' --limit 3
+
+step "relaypoolctl outbox --pending (nothing waits: every event was accepted)"
+"$ctl" outbox --pending
+
 step "relaypoolctl --json status"
 "$ctl" --json status
 
