@@ -219,6 +219,23 @@ static int prepare_all(struct cache *c)
 
 static void commit_cb(evutil_socket_t fd, short what, void *arg);
 
+/* Why a cache file cannot be written, from the file system's point of view (SQLite says
+ * only "unable to open database file" when it cannot create its -wal and -shm files). */
+static const char *unwritable_reason(const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+
+	if (access(path, W_OK) < 0 && errno != ENOENT)
+		return strerror(errno);
+	if (slash) {
+		*slash = '\0';
+		if (access(*dir ? dir : "/", W_OK) < 0)
+			return strerror(errno);
+	}
+	return NULL;
+}
+
 static int make_parent_dir(const char *path, char **why)
 {
 	_cleanup_free_ char *dir = strdup(path);
@@ -245,6 +262,10 @@ int cache_open(const char *path, struct event_base *base, struct cache **out, ch
 	c->base = base;
 	if (!c->path || make_parent_dir(path, why) < 0)
 		goto fail;
+	if (unwritable_reason(path)) {
+		set_why(why, "%s: the cache is not writable (%s)", path, unwritable_reason(path));
+		goto fail;
+	}
 	r = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (r != SQLITE_OK) {
 		set_why(why, "%s: cannot open the cache: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(r));
