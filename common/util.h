@@ -38,6 +38,9 @@ static inline bool streq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* A formatted, malloc'd string; NULL if memory is short. */
+char *strdupf(const char *fmt, ...) _printf_(1, 2);
+
 /* Takes the pointer out of a cleanup variable so it survives the scope. */
 #define TAKE_PTR(p)                                                                                \
 	({                                                                                         \

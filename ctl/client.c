@@ -87,26 +87,13 @@ static int write_all(int fd, const char *p, size_t n)
 
 long long client_send(struct client *c, const char *op, json_t *args)
 {
-	json_t *req = args ? json_deep_copy(args) : json_object();
-	long long id = c->next_id++;
-	char *line;
+	long long id = client_enqueue(c, op, args);
 	int r;
 
-	json_object_set_new(req, RP_F_ID, json_integer(id));
-	json_object_set_new(req, RP_F_OP, json_string(op));
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (!line)
+	if (id < 0)
 		return fprintf(stderr, "relaypoolctl: out of memory\n"), -1;
-	size_t n = strlen(line);
-	char *framed = realloc(line, n + 2);
-	if (!framed) {
-		free(line);
-		return fprintf(stderr, "relaypoolctl: out of memory\n"), -1;
-	}
-	memcpy(framed + n, "\n", 2);
-	r = write_all(c->fd, framed, n + 1);
-	free(framed);
+	r = write_all(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+	c->woff = c->wlen = 0;
 	if (r < 0) {
 		fprintf(stderr, "relaypoolctl: lost the connection to relaypoold: %s\n", strerror(-r));
 		return -1;

@@ -75,17 +75,8 @@ static const char *const migrations[] = {
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static int set_why(char **why, const char *fmt, ...) _printf_(2, 3);
-static int set_why(char **why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(why, fmt, ap) < 0)
-		*why = NULL;
-	va_end(ap);
-	return -EIO;
-}
+/* Sets *why to the formatted message; returns -EIO for "return set_why(...)". */
+#define set_why(why, ...) ({ *(why) = strdupf(__VA_ARGS__); -EIO; })
 
 static int exec(struct cache *c, const char *sql, char **why)
 {

@@ -41,17 +41,8 @@ static char *trim(char *s)
 	return s;
 }
 
-static int set_why(char **why, const char *fmt, ...) _printf_(2, 3);
-static int set_why(char **why, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(why, fmt, ap) < 0)
-		*why = NULL;
-	va_end(ap);
-	return -EINVAL;
-}
+/* Sets *why to the formatted message; returns -EINVAL for "return set_why(...)". */
+#define set_why(why, ...) ({ *(why) = strdupf(__VA_ARGS__); -EINVAL; })
 
 /* Reads the key file into page->text after checking it is private. */
 static int read_private_file(const char *path, struct key_page *page, char **why)
