@@ -3,7 +3,6 @@
  * secp256k1 keypair, and wiped before the page is unmapped. The secret is never logged,
  * printed or sent; only the public key leaves this file. */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
