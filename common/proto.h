@@ -9,14 +9,14 @@
  *
  * Evolution: ops, fields and error codes are only ever appended; every append bumps
  * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons;
- * 3: publish, relays; 4: query, sync, outbox ops, publish timeout). docs/PROTOCOL.md documents every name here for app developers.
+ * 3: publish, relays; 4: query, sync, outbox ops, publish timeout; 5: stats, metrics, trace). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 4
+#define RP_PROTO_VERSION 5
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"
@@ -45,6 +45,9 @@
 #define RP_OP_OUTBOX "outbox"           /* protocol 4 */
 #define RP_OP_OUTBOX_RETRY "outbox_retry" /* protocol 4 */
 #define RP_OP_OUTBOX_DROP "outbox_drop" /* protocol 4 */
+#define RP_OP_STATS "stats"             /* protocol 5 */
+#define RP_OP_METRICS "metrics"         /* protocol 5 */
+#define RP_OP_TRACE "trace"             /* protocol 5 */
 
 /* Stable error codes. The enum order is internal; the strings are the contract. */
 enum rp_err {

@@ -44,5 +44,6 @@ extern const struct command cmd_status, cmd_reload, cmd_version;
 extern const struct command cmd_verify, cmd_sign;
 extern const struct command cmd_publish, cmd_relays;
 extern const struct command cmd_query, cmd_sync, cmd_outbox;
+extern const struct command cmd_stats, cmd_metrics, cmd_trace;
 
 #endif

@@ -14,6 +14,9 @@ static const struct command *const commands[] = {
 	&cmd_sync,
 	&cmd_outbox,
 	&cmd_relays,
+	&cmd_stats,
+	&cmd_metrics,
+	&cmd_trace,
 	&cmd_sign,
 	&cmd_verify,
 };

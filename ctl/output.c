@@ -13,6 +13,11 @@ void output_json_line(const json_t *v)
 	fputc('\n', stdout);
 }
 
+void output_json_line_reply(const json_t *reply)
+{
+	output_json_line(reply);
+}
+
 char *output_duration(double seconds, char *buf, size_t len)
 {
 	unsigned long long s = (unsigned long long)seconds;

@@ -19,6 +19,8 @@ extern const struct output output_json;
 
 /* Prints one JSON value as a single compact line on stdout. */
 void output_json_line(const json_t *v);
+/* output_json_line with the const-reply signature renderers use. */
+void output_json_line_reply(const json_t *reply);
 /* "3d4h", "12m5s", "42s" */
 char *output_duration(double seconds, char *buf, size_t len);
 

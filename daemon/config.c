@@ -418,8 +418,37 @@ static void parse_allow_groups(struct parser *p, const struct raw_key *k, struct
 			perr(p, k->line, "allow_groups: unknown group '%s'", d->allow_groups[i]);
 }
 
+/* HOST:PORT on loopback only (127.0.0.1, [::1] or localhost): the metrics carry relay
+ * names and traffic figures that are nobody else's business. */
+static void parse_metrics_listen(struct parser *p, const struct raw_key *k, struct config_daemon *d)
+{
+	const char *v = k->value, *colon = strrchr(v, ':');
+	char host[64];
+	uint64_t port;
+
+	if (!colon || colon == v || units_parse_uint(colon + 1, &port) < 0 || port == 0 || port > 65535 ||
+	    (size_t)(colon - v) >= sizeof(host)) {
+		perr(p, k->line, "metrics_listen: expected HOST:PORT on loopback (e.g. 127.0.0.1:9464), got '%s'", v);
+		return;
+	}
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+	if (strcmp(host, "[::1]") == 0)
+		strcpy(host, "::1");
+	if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 && strcmp(host, "localhost") != 0) {
+		perr(p, k->line, "metrics_listen: only loopback addresses are allowed (127.0.0.1, [::1], localhost), "
+				 "got '%s'",
+		     host);
+		return;
+	}
+	free(d->metrics_listen);
+	free(d->metrics_host);
+	d->metrics_listen = xstrdup(v);
+	d->metrics_host = xstrdup(host);
+	d->metrics_port = (uint16_t)port;
+}
+
 static const char *const daemon_keys = "socket, socket_group, cache, key, log_level, allow_users, "
-				       "allow_groups, max_clients, max_line, client_buffer, verify_threads";
+				       "allow_groups, max_clients, max_line, client_buffer, verify_threads, metrics_listen";
 
 static void interpret_daemon_key(struct parser *p, const struct raw_key *k, struct config_daemon *d)
 {
@@ -471,6 +500,9 @@ static void interpret_daemon_key(struct parser *p, const struct raw_key *k, stru
 			d->verify_threads = (int)v;
 		else
 			perr(p, k->line, "verify_threads: expected auto or an integer from 0 to 64, got '%s'", k->value);
+	} else if (streq(k->name, "metrics_listen")) {
+		if (check_single_line(p, k))
+			parse_metrics_listen(p, k, d);
 	} else if (streq(k->name, "client_buffer")) {
 		if (check_single_line(p, k) && parse_number(p, k, OPT_SIZE, 64 << 10, 1ULL << 30, &v) == 0)
 			d->client_buffer = v;
@@ -808,6 +840,8 @@ void config_free(struct config *c)
 	free(c->daemon.socket_group);
 	free(c->daemon.cache);
 	free(c->daemon.key);
+	free(c->daemon.metrics_listen);
+	free(c->daemon.metrics_host);
 	strv_free(c->daemon.allow_users, c->daemon.n_allow_users);
 	free(c->daemon.allow_uids);
 	strv_free(c->daemon.allow_groups, c->daemon.n_allow_groups);
@@ -916,6 +950,8 @@ void config_print(const struct config *c, FILE *f)
 	fprintf(f, "max_clients = %" PRIu32 "\n", d->max_clients);
 	fprintf(f, "max_line = %s\n", units_format_size(d->max_line, buf, sizeof(buf)));
 	fprintf(f, "client_buffer = %s\n", units_format_size(d->client_buffer, buf, sizeof(buf)));
+	if (d->metrics_listen)
+		fprintf(f, "metrics_listen = %s\n", d->metrics_listen);
 	if (d->verify_threads < 0)
 		fprintf(f, "verify_threads = auto\n");
 	else
@@ -1007,6 +1043,7 @@ static json_t *daemon_diff(const struct config_daemon *a, const struct config_da
 	CHANGED("max_line", a->max_line != b->max_line, false);
 	CHANGED("client_buffer", a->client_buffer != b->client_buffer, false);
 	CHANGED("verify_threads", a->verify_threads != b->verify_threads, true);
+	CHANGED("metrics_listen", !str_equal_null(a->metrics_listen, b->metrics_listen), true);
 #undef CHANGED
 	return changed;
 }

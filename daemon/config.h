@@ -67,6 +67,9 @@ struct config_daemon {
 	uint64_t max_line;      /* longest request line, bytes */
 	uint64_t client_buffer; /* per-client output high-water mark, bytes */
 	int verify_threads;     /* signature verification threads; -1 = auto */
+	char *metrics_listen;   /* as written, "127.0.0.1:9464"; NULL = no HTTP listener */
+	char *metrics_host;
+	uint16_t metrics_port;
 };
 
 struct config {

@@ -13,7 +13,9 @@
 #include "key.h"
 #include "log.h"
 #include "outbox.h"
+#include "ops.h"
 #include "pool.h"
+#include "trace.h"
 #include "sd.h"
 #include "verifier.h"
 
@@ -126,6 +128,8 @@ void daemon_stop(struct daemon *d)
 	log_notice("shutting down");
 	service_stopping(d);
 	control_stop_listening(d->control);
+	trace_stop_all(d->pool);
+	metrics_close(d);
 	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
 	if (d->stop_timer)
 		evtimer_add(d->stop_timer, &tv);
@@ -235,6 +239,9 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		return r;
 	pool_apply_config(d->pool, d->config);
 	outbox_resume(d);
+	r = metrics_listen(d);
+	if (r < 0)
+		return r;
 	return 0;
 }
 
@@ -253,6 +260,7 @@ int daemon_run(struct daemon *d)
 void daemon_free(struct daemon *d)
 {
 	service_free();
+	metrics_close(d);
 	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
 	control_free(d->control);
 	pool_free(d->pool); /* abandons jobs: their outbox rows stay pending */

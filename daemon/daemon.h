@@ -16,6 +16,7 @@ struct pool;
 struct verifier;
 struct cache;
 struct outbox;
+struct evhttp;
 
 struct daemon {
 	struct event_base *base;
@@ -27,6 +28,7 @@ struct daemon {
 	struct verifier *verifier;
 	struct cache *cache;
 	struct outbox *outbox;
+	struct evhttp *metrics_http; /* [daemon] metrics_listen */
 	unsigned stop_pending; /* pool and clients still closing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;

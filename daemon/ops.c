@@ -55,6 +55,11 @@ static const struct field_def outbox_change_fields[] = {
 	{ NULL, 0, false },
 };
 
+static const struct field_def trace_fields[] = {
+	{ "relay", FT_STRING, false },
+	{ NULL, 0, false },
+};
+
 static const struct field_def no_fields[] = {
 	{ NULL, 0, false },
 };
@@ -71,6 +76,9 @@ static const struct op_def op_table[] = {
 	{ RP_OP_OUTBOX, op_outbox, outbox_fields },
 	{ RP_OP_OUTBOX_RETRY, op_outbox_retry, outbox_change_fields },
 	{ RP_OP_OUTBOX_DROP, op_outbox_drop, outbox_change_fields },
+	{ RP_OP_STATS, op_stats, no_fields },
+	{ RP_OP_METRICS, op_metrics, no_fields },
+	{ RP_OP_TRACE, op_trace, trace_fields },
 };
 
 const struct op_def *ops_find(const char *name)

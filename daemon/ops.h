@@ -61,4 +61,12 @@ void op_outbox(struct request *r, json_t *args);
 void op_outbox_retry(struct request *r, json_t *args);
 void op_outbox_drop(struct request *r, json_t *args);
 
+/* Handlers (op_stats.c), and the metrics HTTP listener. */
+void op_stats(struct request *r, json_t *args);
+void op_metrics(struct request *r, json_t *args);
+void op_trace(struct request *r, json_t *args);
+struct daemon;
+int metrics_listen(struct daemon *d);
+void metrics_close(struct daemon *d);
+
 #endif

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
+#include "stats.h"
 
 int pool_new(struct daemon *d, struct pool **out)
 {
@@ -44,6 +45,10 @@ int pool_new(struct daemon *d, struct pool **out)
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 		log_warn("pool: cannot load the system's CA certificates; wss:// relays will fail verification");
 	p->ssl_ctx = ctx;
+	if (stats_start(p) < 0) {
+		pool_free(p);
+		return -ENOMEM;
+	}
 	*out = p;
 	return 0;
 }
@@ -58,6 +63,7 @@ void pool_free(struct pool *p)
 		TAILQ_REMOVE(&p->relays, r, link);
 		relay_free(r);
 	}
+	stats_stop(p);
 	if (p->dns)
 		evdns_base_free(p->dns, 0);
 	SSL_CTX_free(p->ssl_ctx);

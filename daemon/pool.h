@@ -12,6 +12,7 @@ struct daemon;
 struct config;
 struct relay;
 struct session;
+struct pool_stats;
 
 struct pool {
 	struct daemon *d;
@@ -25,6 +26,7 @@ struct pool {
 	TAILQ_HEAD(, session) connect_wait;
 	bool stopping;
 	void (*stopped)(struct daemon *d);
+	struct pool_stats *stats;
 };
 
 int pool_new(struct daemon *d, struct pool **out);

@@ -14,6 +14,7 @@
 #include "outbox.h"
 #include "publish.h"
 #include "relay.h"
+#include "stats.h"
 
 struct publish;
 
@@ -130,8 +131,8 @@ static void target_done(struct job_waiter *w, const struct job *job)
 	t->latency_ms = (double)job->latency_us / 1000.0;
 	t->attempts = job->attempts;
 	p->finished++;
-	if (job->status == JOB_ACCEPTED)
-		p->accepted++;
+	if (job->status == JOB_ACCEPTED && ++p->accepted == p->quorum)
+		stats_quorum(t->relay, (unsigned)p->n); /* this relay's answer decided the request */
 	maybe_answer(p);
 }
 

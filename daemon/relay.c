@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
+#include "trace.h"
 
 /* A failed job is still matched by a late OK for this long. */
 #define GRAVEYARD_MIN_USEC (60 * 1000000ULL)
@@ -66,13 +67,16 @@ static void job_unplace(struct relay *r, struct job *j)
 		TAILQ_REMOVE(&r->queue, j, link);
 		r->queue_len--;
 		j->queued = false;
+		stats_queue_changed(r, -1);
 	} else if (j->not_before_us) {
 		TAILQ_REMOVE(&r->delayed, j, link);
 		r->delayed_len--;
 		j->not_before_us = 0;
+		stats_queue_changed(r, -1);
 	} else if (j->session) {
 		TAILQ_REMOVE(&j->session->inflight, j, link);
 		j->session->n_inflight--;
+		stats_inflight_changed(r, j->session, -1);
 		j->session = NULL;
 	}
 }
@@ -108,6 +112,8 @@ static void job_finish(struct relay *r, struct job *j, enum job_status st, const
 {
 	j->status = st;
 	set_message(j, msg);
+	if (st != JOB_ACCEPTED && st != JOB_REJECTED)
+		TRACE(r, NULL, j, job_status_name(st), "%s", "");
 	if (st == JOB_ABANDONED) {
 		idmap_remove(r->jobs, j->id);
 	} else if (st == JOB_FAILED) {
@@ -132,14 +138,19 @@ static void requeue_front(struct relay *r, struct job_list *list)
 	struct job *j;
 	unsigned n = 0;
 
+	uint64_t now = now_usec();
+
 	TAILQ_FOREACH(j, list, link) {
 		j->queued = true;
 		j->session = NULL;
+		j->queued_since_us = now;
 		n++;
 	}
 	TAILQ_CONCAT(list, &r->queue, link);
 	TAILQ_CONCAT(&r->queue, list, link);
 	r->queue_len += n;
+	if (n)
+		stats_queue_changed(r, (int)n);
 	arm_age_timer(r);
 }
 
@@ -208,8 +219,11 @@ int relay_submit_at(struct relay *r, const struct nostr_event *ev, int64_t creat
 	LIST_INSERT_HEAD(&j->waiters, w, link);
 	TAILQ_INSERT_TAIL(&r->queue, j, link);
 	j->queued = true;
+	j->queued_since_us = j->enqueued_us;
 	r->queue_len++;
+	stats_queue_changed(r, 1);
 	r->c.submitted++;
+	TRACE(r, NULL, j, "queued", ",\"queued\":%u", r->queue_len);
 	relay_dispatch(r);
 	arm_age_timer(r);
 	return 0;
@@ -308,8 +322,12 @@ void relay_dispatch(struct relay *r)
 		j->session = s;
 		TAILQ_INSERT_TAIL(&s->inflight, j, link);
 		s->n_inflight++;
+		stats_inflight_changed(r, s, 1);
+		stats_dispatched(r, j->queued_since_us);
 		j->sent_us = now;
 		j->attempts++;
+		TRACE(r, s, j, "sent", ",\"waited_ms\":%.3f,\"inflight\":%u", (double)(now - j->queued_since_us) / 1000.0,
+		      s->n_inflight);
 		arm_job_timer(r, s);
 	}
 }
@@ -385,6 +403,7 @@ static void delay_job(struct relay *r, struct job *j)
 	else
 		TAILQ_INSERT_HEAD(&r->delayed, j, link);
 	r->delayed_len++;
+	stats_queue_changed(r, 1);
 	arm_delay_timer(r);
 	arm_age_timer(r);
 }
@@ -425,6 +444,7 @@ static void start_cooldown(struct relay *r)
 	if (r->cooldown_ms > r->opts.backoff_max_ms)
 		r->cooldown_ms = r->opts.backoff_max_ms;
 	r->cooldown_until_us = now_usec() + r->cooldown_ms * 1000;
+	r->st.cooldowns++;
 	rlog(r, LOG_NOTICE, "rate-limited: holding publishes for %llu ms", (unsigned long long)r->cooldown_ms);
 }
 
@@ -460,9 +480,20 @@ void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], b
 		return;
 	}
 	/* The OK may answer an earlier attempt: it settles the job wherever it is now. */
+	struct session *on = j->session;
 	job_unplace(r, j);
-	if (j->sent_us)
+	if (j->sent_us) {
 		j->latency_us = now_usec() - j->sent_us;
+		stats_ok(r, on ? on : s, j->latency_us);
+	}
+	if (trace_on()) {
+		json_t *m = json_string(msg);
+		char *q = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+		TRACE(r, on ? on : s, j, "ok", ",\"accepted\":%s,\"message\":%.300s,\"latency_ms\":%.3f",
+		      accepted ? "true" : "false", q ? q : "\"\"", (double)j->latency_us / 1000.0);
+		free(q);
+		json_decref(m);
+	}
 	if (success) {
 		r->cooldown_ms = 0;
 		if (duplicate)
@@ -509,6 +540,7 @@ void relay_job_timer(struct session *s)
 	while ((j = TAILQ_FIRST(&s->inflight)) && j->sent_us + timeout <= now) {
 		job_unplace(r, j);
 		r->c.timeouts++;
+		TRACE(r, s, j, "timeout", ",\"after_ms\":%llu", (unsigned long long)r->opts.publish_timeout_ms);
 		if (j->attempts >= r->opts.max_attempts) {
 			snprintf(msg, sizeof(msg), "no OK from the relay within %llu ms, %u attempts",
 				 (unsigned long long)r->opts.publish_timeout_ms, j->attempts);
@@ -543,6 +575,7 @@ void relay_session_down(struct relay *r, struct session *s)
 	while ((j = TAILQ_FIRST(&s->inflight))) {
 		job_unplace(r, j);
 		j->drops++;
+		TRACE(r, s, j, "requeued", ",\"reason\":\"session down\"");
 		if (j->attempts)
 			j->attempts--; /* a lost connection is not the event's attempt */
 		if (j->drops > max_drops)

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "event.h"
 #include "session.h"
+#include "stats.h"
 #include "wsurl.h"
 
 struct pool;
@@ -49,6 +50,7 @@ struct job {
 	unsigned attempts, drops;
 	uint64_t enqueued_us, sent_us, latency_us;
 	uint64_t not_before_us; /* delayed retry */
+	uint64_t queued_since_us; /* last entry into the queue, for the queue-wait histogram */
 	int64_t created_at;     /* wall clock of the first publish (from the outbox), for max_age */
 	struct session *session; /* while in flight */
 	bool queued;
@@ -89,6 +91,8 @@ struct relay {
 	bool draining; /* removed by a reload: no new jobs, freed once idle */
 
 	int64_t cache_id; /* the cache's id for this relay's URL; 0 until asked */
+	unsigned inflight_total; /* over all sessions */
+	struct relay_stats st;
 	char last_notice[256];
 	struct relay_counters c;
 	TAILQ_ENTRY(relay) link;

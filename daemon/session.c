@@ -240,6 +240,8 @@ static void session_failed(struct session *s, const char *fmt, ...)
 	}
 	teardown(s);
 	lose_subs(s);
+	if (was == SESSION_READY)
+		stats_session_ready(s, false);
 	if (was == SESSION_READY || was == SESSION_CLOSING)
 		relay_session_down(s->relay, s);
 	if (s->stop_after_close || s->relay->pool->stopping) {
@@ -432,6 +434,7 @@ static void became_ready(struct session *s)
 	s->upgraded = true;
 	s->ready_since_us = s->last_rx_us = now_usec();
 	s->c.connects++;
+	stats_session_ready(s, true);
 	if (s->c.connects > 1)
 		s->relay->c.reconnects++;
 	s->last_error[0] = '\0';
@@ -907,6 +910,7 @@ void session_close(struct session *s, uint16_t code, const char *why, bool stop)
 	case SESSION_READY:
 		snprintf(s->last_error, sizeof(s->last_error), "%s", why);
 		s->state = SESSION_CLOSING;
+		stats_session_ready(s, false);
 		evtimer_del(s->keepalive);
 		if (wslay_event_queue_close(s->ws, code, (const uint8_t *)why, strlen(why)) != 0 ||
 		    wslay_event_send(s->ws) != 0) {

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "stats.h"
+
 struct relay;
 struct job;
 struct rx_msg;
@@ -81,6 +83,7 @@ struct session {
 	unsigned n_inflight;
 
 	struct session_counters c;
+	struct session_stats st;
 	TAILQ_ENTRY(session) connect_link; /* pool's connect wait queue */
 };
 

@@ -1,0 +1,253 @@
+/* cmd_stats.c - the measuring commands: stats (a table, or --watch), metrics (OpenMetrics
+ * text) and trace (a live stream of job events). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+static double num(const json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static void print_stats(const json_t *res)
+{
+	const json_t *pool = json_object_get(res, "pool"), *par = json_object_get(pool, "effective_parallelism");
+	const json_t *thr = json_object_get(pool, "throughput"), *lag = json_object_get(pool, "loop_lag_ms");
+	const json_t *contention = json_object_get(res, "contention"), *r, *s;
+	double conf = num(pool, "configured");
+	size_t i, j;
+
+	printf("pool      effective parallelism %.1f (10 s) %.1f (60 s) %.1f (since start) of %.0f configured (%.0f%%)\n",
+	       num(par, "10s"), num(par, "60s"), num(par, "total"), conf, conf > 0 ? num(par, "10s") / conf * 100 : 0);
+	printf("          throughput %.1f/s (10 s) %.1f/s (60 s); %.0f in flight, %.0f queued (%.1f on average); "
+	       "loop lag p99 %.1f ms\n",
+	       num(thr, "10s"), num(thr, "60s"), num(pool, "inflight"), num(json_object_get(pool, "queued"), "now"),
+	       num(json_object_get(pool, "queued"), "10s"), num(lag, "p99"));
+	printf("\n%-14s %5s %5s %7s %7s %8s %6s %17s %17s %7s %5s %5s %5s\n", "RELAY", "CONF", "READY", "PAR10s",
+	       "PAR60s", "OK/s10s", "QUEUE", "WAIT p50/p99 ms", "OK p50/p99 ms", "ACCEPT", "REJ", "TMO", "RATEL");
+	json_array_foreach(json_object_get(res, "relays"), i, r) {
+		const json_t *w = json_object_get(r, "queue_wait_ms"), *ok = json_object_get(r, "ok_latency_ms");
+		char ready[16], wait[32], okl[32];
+		snprintf(ready, sizeof(ready), "%.0f/%.0f", num(r, "sessions_ready"), num(r, "sessions"));
+		snprintf(wait, sizeof(wait), "%.1f/%.1f", num(w, "p50"), num(w, "p99"));
+		snprintf(okl, sizeof(okl), "%.1f/%.1f", num(ok, "p50"), num(ok, "p99"));
+		printf("%-14s %5.0f %5s %7.2f %7.2f %8.1f %6.0f %17s %17s %7.0f %5.0f %5.0f %5.0f\n", str(r, "name"),
+		       num(r, "configured"), ready, num(json_object_get(r, "effective_parallelism"), "10s"),
+		       num(json_object_get(r, "effective_parallelism"), "60s"),
+		       num(json_object_get(r, "throughput"), "10s"), num(json_object_get(r, "queued"), "now"), wait, okl,
+		       num(r, "accepted"), num(r, "rejected"), num(r, "timeouts"), num(r, "rate_limited"));
+		json_array_foreach(json_object_get(r, "sessions_detail"), j, s) {
+			const json_t *rtt = json_object_get(s, "rtt_ms");
+			printf("  session %-2.0f %-10s connected %6.1fs  busy %3.0f%%  parallelism %5.2f  oks %-7.0f ok mean "
+			       "%6.1f ms  rtt %s%.1f ms\n",
+			       num(s, "index"), str(s, "state"), num(s, "connected_s"), num(s, "busy_ratio") * 100,
+			       num(s, "parallelism"), num(s, "oks"), num(s, "ok_latency_ms_mean"), json_is_number(rtt) ? "" : "~",
+			       json_is_number(rtt) ? json_number_value(rtt) : 0);
+		}
+	}
+	if (json_array_size(contention)) {
+		printf("\ncontention:\n");
+		json_array_foreach(contention, i, r)
+			printf("  %s (%s): %s\n", str(r, "scope"), str(r, "reason"), str(r, "message"));
+	} else {
+		printf("\ncontention: none\n");
+	}
+}
+
+static int run_stats(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "watch", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	double every = 0;
+	char *end;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+w:h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			ctl_command_help(&cmd_stats, stdout);
+			return RP_EXIT_OK;
+		}
+		if (c != 'w' || (every = strtod(optarg, &end), *end || every < 0.1)) {
+			fprintf(stderr, "relaypoolctl stats: %s\n", c == 'w' ? "--watch expects seconds (>= 0.1)" : "bad option");
+			ctl_command_help(&cmd_stats, stderr);
+			return RP_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		ctl_command_help(&cmd_stats, stderr);
+		return RP_EXIT_USAGE;
+	}
+	r = ctl_connect(ctl);
+	if (r != RP_EXIT_OK)
+		return r;
+	for (;;) {
+		json_t *reply = NULL;
+		if (client_call(&ctl->client, RP_OP_STATS, NULL, &reply, NULL, NULL) <= 0)
+			return RP_EXIT_UNREACHABLE;
+		if (!reply_ok(reply)) {
+			ctl->out->error(reply);
+			json_decref(reply);
+			return RP_EXIT_FAILED;
+		}
+		if (ctl->json) {
+			output_json_line(reply);
+		} else {
+			if (every > 0 && isatty(STDOUT_FILENO))
+				printf("\033[H\033[J");
+			print_stats(json_object_get(reply, RP_F_RESULT));
+		}
+		json_decref(reply);
+		fflush(stdout);
+		if (every <= 0)
+			return RP_EXIT_OK;
+		struct timespec ts = { .tv_sec = (time_t)every, .tv_nsec = (long)((every - (double)(time_t)every) * 1e9) };
+		nanosleep(&ts, NULL);
+		if (!ctl->json && !isatty(STDOUT_FILENO))
+			printf("\n");
+	}
+}
+
+static void print_metrics(const json_t *reply)
+{
+	fputs(json_string_value(json_object_get(json_object_get(reply, RP_F_RESULT), "text")), stdout);
+}
+
+static int run_metrics(struct ctl *ctl, int argc, char **argv)
+{
+	int r = ctl_no_options(&cmd_metrics, argc, argv);
+	return r >= 0 ? r : ctl_simple(ctl, RP_OP_METRICS, NULL, ctl->json ? output_json_line_reply : print_metrics);
+}
+
+static void trace_item(json_t *item, json_t *msg, void *data)
+{
+	struct ctl *ctl = data;
+	const char *id = json_string_value(json_object_get(item, "event_id"));
+	double t = num(item, "t");
+	time_t sec = (time_t)t;
+	struct tm tm;
+
+	if (ctl->json) {
+		output_json_line(msg);
+		fflush(stdout);
+		return;
+	}
+	localtime_r(&sec, &tm);
+	printf("%02d:%02d:%02d.%03d %-9s %s", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)sec) * 1000),
+	       str(item, "what"), str(item, "relay"));
+	if (json_object_get(item, "session"))
+		printf("/%.0f", num(item, "session"));
+	if (id)
+		printf(" %.16s attempt %.0f", id, num(item, "attempt"));
+	if (json_object_get(item, "waited_ms"))
+		printf(" waited %.1f ms", num(item, "waited_ms"));
+	if (json_object_get(item, "latency_ms"))
+		printf(" %s in %.1f ms", json_is_true(json_object_get(item, "accepted")) ? "accepted" : "refused",
+		       num(item, "latency_ms"));
+	if (json_object_get(item, "message") && *str(item, "message"))
+		printf(" \"%s\"", str(item, "message"));
+	if (json_object_get(item, "count"))
+		printf(" %.0f events (this reader fell behind)", num(item, "count"));
+	printf("\n");
+	fflush(stdout);
+}
+
+static int run_trace(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "relay", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *args = json_object(), *reply = NULL;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+r:h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			ctl_command_help(&cmd_trace, stdout);
+			json_decref(args);
+			return RP_EXIT_OK;
+		}
+		if (c != 'r') {
+			ctl_command_help(&cmd_trace, stderr);
+			json_decref(args);
+			return RP_EXIT_USAGE;
+		}
+		json_object_set_new(args, "relay", json_string(optarg));
+	}
+	if (optind < argc) {
+		ctl_command_help(&cmd_trace, stderr);
+		json_decref(args);
+		return RP_EXIT_USAGE;
+	}
+	r = ctl_connect(ctl);
+	if (r != RP_EXIT_OK) {
+		json_decref(args);
+		return r;
+	}
+	/* Runs until interrupted or the daemon ends the stream. */
+	r = client_call(&ctl->client, RP_OP_TRACE, args, &reply, trace_item, ctl);
+	json_decref(args);
+	if (r <= 0)
+		return RP_EXIT_UNREACHABLE;
+	if (!reply_ok(reply)) {
+		ctl->out->error(reply);
+		r = RP_EXIT_FAILED;
+	} else {
+		if (ctl->json)
+			output_json_line(reply);
+		else
+			fprintf(stderr, "trace ended: %s\n", str(json_object_get(reply, RP_F_RESULT), "ended"));
+		r = RP_EXIT_OK;
+	}
+	json_decref(reply);
+	return r;
+}
+
+const struct command cmd_stats = {
+	"stats", run_stats, "[--watch SECONDS]", "the pool's real parallelism, latencies, and what limits it",
+	"Shows what the daemon measures about itself: per relay and session the effective\n"
+	"parallelism (the time-average of jobs in flight, Little's law) next to the configured\n"
+	"sessions x window, throughput, queue wait and OK latency percentiles, busy ratios, and\n"
+	"counters; pool-wide figures over 10 s, 60 s and since start, and the event loop's lag.\n"
+	"The contention report says why work waits while parallelism stays far below (or at)\n"
+	"what is configured: sessions down, rate-limited relays, a window of 1, a slow relay that\n"
+	"holds a quorum, a saturated event loop.\n"
+	"\n"
+	"  -w, --watch SECONDS   repeat every SECONDS (Ctrl-C to stop)\n",
+};
+
+const struct command cmd_metrics = {
+	"metrics", run_metrics, "", "OpenMetrics / Prometheus text for a scraper",
+	"Prints the daemon's metrics in the OpenMetrics text format (counters, gauges and\n"
+	"histograms with relay and session labels), e.g. for node_exporter's textfile collector:\n"
+	"  relaypoolctl metrics > /var/lib/node_exporter/relaypool.prom\n"
+	"[daemon] metrics_listen = 127.0.0.1:9464 serves the same on http://HOST:PORT/metrics.\n",
+};
+
+const struct command cmd_trace = {
+	"trace", run_trace, "[--relay R]", "a live stream of publish life-cycle events",
+	"Streams what happens to each publish job: queued, sent (to which session, after how\n"
+	"long in the queue), ok (accepted or refused, latency), timeout, requeued, failed,\n"
+	"expired, abandoned. Runs until interrupted. A reader that falls behind loses events\n"
+	"(a \"dropped\" line counts them); it never slows the daemon.\n"
+	"\n"
+	"  -r, --relay R   only this relay's events\n",
+};
