@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from conftest import Conn, wait_for
+import re
+
+from conftest import SOURCE_ROOT, Conn, wait_for
 
 
 def error_code(reply):
@@ -74,7 +76,9 @@ def test_ids_of_every_scalar_type_are_echoed(daemon):
 
 def test_hello_and_status(daemon):
     r = daemon.request({"id": 1, "op": "hello", "client": "pytest"})["result"]
-    assert r["daemon"] == "relaypoold" and r["protocol"] == 4
+    with open(os.path.join(SOURCE_ROOT, "common", "proto.h")) as f:
+        version = int(re.search(r"#define RP_PROTO_VERSION (\d+)", f.read()).group(1))
+    assert r["daemon"] == "relaypoold" and r["protocol"] == version
     assert {"hello", "status", "reload"} <= set(r["ops"])
     s = daemon.request({"id": 2, "op": "status"})["result"]
     assert s["pid"] == daemon.proc.pid
