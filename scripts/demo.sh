@@ -72,6 +72,9 @@ node tests/relay/tools.js gen 500 --seed demo --tag t=relaypool-demo > "$work/ev
 step "relaypoolctl relays"
 "$ctl" relays
 
+step "relaypoolctl stats: the daemon's own measure of its parallelism, and what limits it"
+"$ctl" stats
+
 step "another client writes 300 events straight to the relay; relaypoolctl sync --group demo fetches them"
 node tests/relay/tools.js gen 300 --seed demo-elsewhere --tag t=relaypool-demo --since "$(( $(date +%s) - 600 ))" \
   > "$work/elsewhere.jsonl"
