@@ -168,12 +168,9 @@ void op_sync(struct request *r, json_t *args)
 		for (size_t i = 0; i < g->n_relays && n < 1024; i++)
 			names[n++] = g->relays[i];
 	} else {
-		struct relay *rel = pool_find_relay(d->pool, json_string_value(relay));
-		if (!rel) {
-			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
-				     json_string_value(relay));
+		struct relay *rel = ops_relay_or_fail(r, json_string_value(relay));
+		if (!rel)
 			return;
-		}
 		if (!filter) {
 			request_fail(r, RP_ERR_MISSING_FIELD, "a relay sync needs \"filter\"");
 			return;
@@ -206,12 +203,9 @@ void op_outbox(struct request *r, json_t *args)
 		return;
 	}
 	if (relay) {
-		struct relay *rel = pool_find_relay(d->pool, json_string_value(relay));
-		if (!rel) {
-			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
-				     json_string_value(relay));
+		struct relay *rel = ops_relay_or_fail(r, json_string_value(relay));
+		if (!rel)
 			return;
-		}
 		url = rel->url;
 	}
 	rows = outbox_list(d, state, url, lim ? json_integer_value(lim) : 1000, &why);

@@ -46,12 +46,9 @@ static bool resolve_targets(struct request *r, json_t *args, struct targets *t)
 			request_fail(r, RP_ERR_INVALID_FIELD, "field \"relays\" must be an array of relay names or URLs");
 			return false;
 		}
-		rel = pool_find_relay(d->pool, json_string_value(v));
-		if (!rel) {
-			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
-				     json_string_value(v));
+		rel = ops_relay_or_fail(r, json_string_value(v));
+		if (!rel)
 			return false;
-		}
 		add_target(t, rel);
 	}
 	if (group) {

@@ -42,12 +42,9 @@ void op_trace(struct request *r, json_t *args)
 	const char *name = NULL;
 
 	if (relay) {
-		struct relay *rel = pool_find_relay(d->pool, json_string_value(relay));
-		if (!rel) {
-			request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"",
-				     json_string_value(relay));
+		struct relay *rel = ops_relay_or_fail(r, json_string_value(relay));
+		if (!rel)
 			return;
-		}
 		name = rel->name;
 	}
 	if (trace_subscribe(d->pool, r, name) < 0)

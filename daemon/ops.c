@@ -1,7 +1,10 @@
 /* ops.c - the op table: every control operation, its fields and its handler. Adding an op
  * means a row here, a handler in an op_*.c file, names in common/proto.h and a section in
  * docs/PROTOCOL.md. */
+#include "control.h"
+#include "daemon.h"
 #include "ops.h"
+#include "pool.h"
 #include "proto.h"
 #include "util.h"
 
@@ -96,6 +99,15 @@ json_t *ops_names(void)
 	for (size_t i = 0; i < ARRAY_SIZE(op_table); i++)
 		json_array_append_new(a, json_string(op_table[i].name));
 	return a;
+}
+
+struct relay *ops_relay_or_fail(struct request *r, const char *name_or_url)
+{
+	struct relay *rel = pool_find_relay(request_daemon(r)->pool, name_or_url);
+
+	if (!rel)
+		request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"", name_or_url);
+	return rel;
 }
 
 const char *ops_type_name(unsigned types)

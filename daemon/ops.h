@@ -39,6 +39,11 @@ struct op_def {
 const struct op_def *ops_find(const char *name);
 /* JSON array of every op name (hello lists them). */
 json_t *ops_names(void);
+struct relay;
+/* The configured relay named (or located at) name_or_url; NULL after answering r with
+ * unknown_relay if there is none. */
+struct relay *ops_relay_or_fail(struct request *r, const char *name_or_url);
+
 /* Human name of a type mask, e.g. "a string or an integer". */
 const char *ops_type_name(unsigned types);
 
