@@ -9,7 +9,7 @@ packages=(
   gcc pkg-config meson ninja-build
   libevent-dev libsystemd-dev libjansson-dev libwslay-dev libsecp256k1-dev libssl-dev
   libsqlite3-dev libinih-dev libcmocka-dev
-  python3 python3-pytest make g++ systemd socat
+  python3 python3-pytest make g++ systemd socat openssl util-linux
 )
 missing=()
 for p in "${packages[@]}"; do
