@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 		if (!getenv("BENCH_NO_STORE"))
 			cache_store_event(c, &ev[i], 0, &res);
 		if (!getenv("BENCH_NO_OUTBOX"))
-			outbox_add(o, &ev[i], relay, &oids[i]);
+			outbox_add(o, &ev[i], !getenv("BENCH_NO_STORE"), relay, &oids[i]);
 		if ((i + 1) % batch == 0)
 			cache_flush(c);
 	}

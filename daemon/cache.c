@@ -65,7 +65,9 @@ static const char *const migrations[] = {
 	" updated_at INTEGER NOT NULL, PRIMARY KEY(relay, filter)) WITHOUT ROWID;"
 	/* Rows refer to their event by a sequential rowid: the one random-keyed index of the
 	 * outbox is the small (id) index, which keeps the pages a batch dirties few. */
-	"CREATE TABLE outbox_events(oeid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, json TEXT NOT NULL,"
+	/* json is NULL when the event is in the events table (one copy of its text is enough);
+	 * ephemeral events and stale replaceable versions keep theirs here. */
+	"CREATE TABLE outbox_events(oeid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, json TEXT,"
 	" created_at INTEGER NOT NULL);"
 	"CREATE TABLE outbox(oid INTEGER PRIMARY KEY, oeid INTEGER NOT NULL, relay INTEGER NOT NULL,"
 	" state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, message TEXT,"

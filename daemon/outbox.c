@@ -61,7 +61,7 @@ int outbox_new(struct cache *c, struct outbox **out)
 	o->c = c;
 	if (sqlite3_prepare_v3(db,
 			       "INSERT INTO outbox_events(id, json, created_at) VALUES(?1, ?2, ?3) "
-			       "ON CONFLICT(id) DO UPDATE SET created_at = created_at RETURNING oeid",
+			       "ON CONFLICT(id) DO UPDATE SET json = coalesce(json, excluded.json) RETURNING oeid",
 			       -1, SQLITE_PREPARE_PERSISTENT, &o->add_event, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db,
 			       "INSERT INTO outbox(oeid, relay, state, attempts, created_at, updated_at) "
@@ -88,7 +88,7 @@ void outbox_free(struct outbox *o)
 	free(o);
 }
 
-int outbox_add(struct outbox *o, const struct nostr_event *ev, int64_t relay, int64_t *oid)
+int outbox_add(struct outbox *o, const struct nostr_event *ev, bool in_cache, int64_t relay, int64_t *oid)
 {
 	int64_t now = (int64_t)time(NULL);
 	sqlite3_stmt *st;
@@ -98,12 +98,14 @@ int outbox_add(struct outbox *o, const struct nostr_event *ev, int64_t relay, in
 
 	if (cache_write_begin(o->c) < 0)
 		return -EIO;
-	json = event_json(ev, &len);
-	if (!json)
-		return -ENOMEM;
 	st = use(o->add_event);
 	sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
+	if (!in_cache) {
+		json = event_json(ev, &len);
+		if (!json)
+			return -ENOMEM;
+		sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
+	}
 	sqlite3_bind_int64(st, 3, now);
 	r = sqlite3_step(st);
 	if (r != SQLITE_ROW)
@@ -202,8 +204,9 @@ int outbox_resume(struct daemon *d)
 	int n = 0, skipped = 0, r;
 
 	if (sqlite3_prepare_v2(cache_db(d->cache),
-			       "SELECT o.oid, r.url, e.json, e.created_at FROM outbox o JOIN relays r ON r.relay = o.relay "
-			       "JOIN outbox_events e ON e.oeid = o.oeid WHERE o.state = 0 ORDER BY o.oid",
+			       "SELECT o.oid, r.url, coalesce(e.json, c.json), e.created_at FROM outbox o "
+			       "JOIN relays r ON r.relay = o.relay JOIN outbox_events e ON e.oeid = o.oeid "
+			       "LEFT JOIN events c ON c.id = e.id WHERE o.state = 0 ORDER BY o.oid",
 			       -1, &st, NULL) != SQLITE_OK)
 		return db_error(d->outbox, "loading pending rows");
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -212,6 +215,12 @@ int outbox_resume(struct daemon *d)
 		struct event_error err;
 		if (!rel) {
 			skipped++;
+			continue;
+		}
+		if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
+			/* The cache replaced it with a newer version of the same replaceable event. */
+			outbox_settle(d->outbox, sqlite3_column_int64(st, 0), OUTBOX_EXPIRED, 0,
+				      "expired: superseded by a newer version of this replaceable event");
 			continue;
 		}
 		if (event_parse((const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2), &ev, &err) < 0) {

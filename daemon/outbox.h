@@ -6,6 +6,7 @@
 #define RELAYPOOL_OUTBOX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "event.h"
@@ -27,9 +28,10 @@ const char *outbox_state_name(enum outbox_state s);
 int outbox_new(struct cache *c, struct outbox **out);
 void outbox_free(struct outbox *o);
 
-/* Adds (or re-arms, if it already exists) the row for (ev, relay) as pending, and keeps the
- * event's JSON for redelivery; relay is the cache's relay id. Part of the current batch. */
-int outbox_add(struct outbox *o, const struct nostr_event *ev, int64_t relay, int64_t *oid);
+/* Adds (or re-arms, if it already exists) the row for (ev, relay) as pending; relay is the
+ * cache's relay id. The event's JSON is kept for redelivery unless in_cache says the events
+ * table has it. Part of the current batch. */
+int outbox_add(struct outbox *o, const struct nostr_event *ev, bool in_cache, int64_t relay, int64_t *oid);
 /* Records a row's outcome (part of the current batch). */
 int outbox_settle(struct outbox *o, int64_t oid, enum outbox_state state, unsigned attempts, const char *msg);
 /* Submits ev to r with a waiter that records the outcome in row oid. */

@@ -164,12 +164,13 @@ static int start_delivery(struct publish *p, struct relay **relays)
 	r = cache_store_event(c, &p->ev, 0, &res);
 	if (r < 0)
 		return r;
+	bool in_cache = res == CACHE_NEW || res == CACHE_REPLACED || res == CACHE_DUPLICATE;
 	for (size_t i = 0; i < p->n; i++) {
 		struct target *t = &p->t[i];
 		int64_t oid, relay_id;
 		r = relay_cache_id(relays[i], c, &relay_id);
 		if (r == 0)
-			r = outbox_add(p->d->outbox, &p->ev, relay_id, &oid);
+			r = outbox_add(p->d->outbox, &p->ev, in_cache, relay_id, &oid);
 		if (r == 0)
 			r = outbox_deliver(p->d, relays[i], &p->ev, oid);
 		if (r == 0)

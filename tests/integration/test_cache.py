@@ -389,3 +389,27 @@ def test_unwritable_cache_stops_the_daemon(daemon_factory, workdir):
                         RELAYPOOLD, "-c", d.config], capture_output=True, text=True, timeout=20)
     assert r.returncode == 1, r.stderr
     assert d.cache in r.stderr and "not writable" in r.stderr, r.stderr
+
+
+def test_superseded_replaceable_row_expires_at_restart(relay_factory, daemon_factory):
+    """The outbox keeps one copy of an event's text, in the cache. When a newer version of a
+    replaceable event replaces it there, the older version's pending row has nothing left to
+    deliver: at the next start it expires as superseded, and the newer one is delivered."""
+    port = free_port()
+    rel = relay_factory("later")
+    d = start_daemon(daemon_factory, {"later": f"ws://127.0.0.1:{port}"})
+    older = gen_events(1, seed="superseded", kind=0, since=1000)
+    newer = gen_events(1, seed="superseded", kind=0, since=2000)
+    for e in (older, newer):
+        assert ctl("publish", "--no-wait", "-", input=e, socket_path=d.socket).returncode == 0
+    assert d.stop() == 0
+    rel.start(port=port)
+    d.start()
+    wait_for(lambda: rel.ids() == set(ids_of(newer)), 30, what="the newer version delivered")
+    rows = json.loads(ctl("--json", "outbox", socket_path=d.socket).stdout)["result"]["rows"]
+    by_id = {x["event_id"]: x for x in rows}
+    assert by_id[ids_of(older)[0]]["state"] == "expired"
+    assert "superseded" in by_id[ids_of(older)[0]]["message"]
+    wait_for(lambda: json.loads(ctl("--json", "outbox", socket_path=d.socket).stdout)["result"]["counts"]["accepted"]
+             == 1, 10, what="the newer row accepted")
+    assert d.stop() == 0
