@@ -14,14 +14,14 @@
 //   SIGTERM / SIGINT: closes connections, server and database; exit code 0.
 'use strict';
 
-const fs = require('fs');
 const http = require('http');
 const { WebSocketServer } = require('ws');
 const { NostrRelay } = require('@nostr-relay/core');
 const { Validator } = require('@nostr-relay/validator');
 const { EventRepositorySqlite } = require('@nostr-relay/event-repository-sqlite');
+const { relayProcess } = require('./lifecycle');
 
-const HOST = '127.0.0.1'; // never anything else: this relay is for local tests
+const { HOST, log, listen, stopOnSignal } = relayProcess('relay');
 
 const USAGE = `usage: node relay.js [PORT] [options]
   --port N            TCP port on 127.0.0.1 (default 0: the kernel picks one)
@@ -89,13 +89,6 @@ function usageError(msg) {
 
 const opts = parseArgs(process.argv.slice(2));
 
-function log(level, ...parts) {
-  const text = parts
-    .map(p => (p instanceof Error ? p.stack || p.message : typeof p === 'string' ? p : JSON.stringify(p)))
-    .join(' ');
-  process.stderr.write(`${new Date().toISOString()} relay[${process.pid}] ${level}: ${text}\n`);
-}
-
 // The library's default logger writes info to stdout; ours keeps stdout for
 // the LISTENING line only.
 const LEVELS = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
@@ -145,16 +138,6 @@ function nip11Document() {
       restricted_writes: false,
     },
   };
-}
-
-// Signals that arrive before the relay is up just end the process cleanly.
-let onSignal = null;
-let pendingSignal = null;
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    if (onSignal) onSignal(sig);
-    else pendingSignal = sig;
-  });
 }
 
 async function main() {
@@ -268,54 +251,19 @@ async function main() {
   });
   wss.on('error', err => log('error', 'websocket server error:', err));
 
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: HOST, port: opts.port, exclusive: true }, resolve);
-  });
-  const port = server.address().port;
-  fs.writeSync(1, `LISTENING ${port}\n`);
+  const port = await listen(server, opts.port);
   log('info', `listening on ws://${HOST}:${port} db=${opts.db} core=${coreVersion}`);
 
-  let stopping = false;
-  async function shutdown(why) {
-    if (stopping) return;
-    stopping = true;
-    log('info', `shutting down (${why})`);
-    const force = setTimeout(() => {
-      log('error', 'shutdown took too long; exiting');
-      process.exit(1);
-    }, 5000);
-    force.unref();
-    try {
-      for (const ws of sockets) ws.close(1001, 'relay shutting down');
-      // Peers that do not answer the close handshake quickly are dropped.
-      const drop = setTimeout(() => {
-        for (const ws of sockets) ws.terminate();
-        server.closeAllConnections();
-      }, 1000);
-      await new Promise(resolve => wss.close(() => resolve()));
-      const httpClosed = new Promise(resolve => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await httpClosed;
-      clearTimeout(drop);
+  stopOnSignal({
+    server,
+    wss,
+    sockets: () => sockets,
+    release: async () => {
       await relay.destroy();
       await repository.destroy(); // closes the SQLite database
-      log('info', 'stopped');
-      process.exit(0);
-    } catch (err) {
-      log('error', 'shutdown failed:', err);
-      process.exit(1);
-    }
-  }
-  onSignal = shutdown;
-  if (pendingSignal) shutdown(pendingSignal);
-
-  if (opts.exitWithParent) {
-    const parent = process.ppid;
-    setInterval(() => {
-      if (process.ppid !== parent) shutdown('parent exited');
-    }, 500).unref();
-  }
+    },
+    exitWithParent: opts.exitWithParent,
+  });
 }
 
 main().catch(err => {
