@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "clock.h"
 #include "daemon.h"
 #include "cache.h"
 #include "key.h"
@@ -21,14 +22,6 @@
 
 /* How long a shutdown waits for clients to take their last replies. */
 #define STOP_FLUSH_USEC (3 * 1000 * 1000)
-
-uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Logs every line of a multi-line error text at prio. */
 static void log_lines(int prio, const char *prefix, const char *text)
@@ -194,7 +187,7 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 	d->config = config;
 	/* Absolute, so a reload finds the file whatever the working directory is. */
 	d->config_path = realpath(config_path, NULL);
-	d->started_usec = now_usec();
+	d->started_usec = clock_now_us();
 	d->started_at = time(NULL);
 	if (!d->config_path)
 		return -ENOMEM;

@@ -51,6 +51,4 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors);
 /* Starts a clean shutdown: stop accepting, flush replies, exit the loop. */
 void daemon_stop(struct daemon *d);
 
-uint64_t now_usec(void);
-
 #endif

@@ -3,8 +3,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
+#include "clock.h"
 #include "idmap.h"
+#include "siphash.h"
 
 struct slot {
 	uint8_t id[32];
@@ -15,29 +18,52 @@ struct idmap {
 	struct slot *slots;
 	size_t cap; /* power of two */
 	size_t n;
+	idmap_hash_fn hash;
 };
+
+static struct siphash_key process_key;
+static bool process_key_set;
+
+static uint64_t keyed_hash(const uint8_t id[32])
+{
+	if (!process_key_set) {
+		uint8_t k[16];
+		if (getrandom(k, sizeof(k), 0) != sizeof(k)) {
+			/* No entropy this early is near impossible; a clock-derived key still beats none. */
+			uint64_t t = clock_now_us();
+			memcpy(k, &t, sizeof(t));
+			memcpy(k + 8, &t, sizeof(t));
+		}
+		process_key = siphash_key_from_bytes(k);
+		process_key_set = true;
+	}
+	return siphash24(&process_key, id, 32);
+}
 
 static size_t slot_of(const struct idmap *m, const uint8_t id[32])
 {
-	uint64_t h;
-
-	memcpy(&h, id, sizeof(h));
-	return (size_t)h & (m->cap - 1);
+	return (size_t)m->hash(id) & (m->cap - 1);
 }
 
-struct idmap *idmap_new(void)
+struct idmap *idmap_new_with_hash(idmap_hash_fn hash)
 {
 	struct idmap *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return NULL;
 	m->cap = 64;
+	m->hash = hash;
 	m->slots = calloc(m->cap, sizeof(*m->slots));
 	if (!m->slots) {
 		free(m);
 		return NULL;
 	}
 	return m;
+}
+
+struct idmap *idmap_new(void)
+{
+	return idmap_new_with_hash(keyed_hash);
 }
 
 void idmap_free(struct idmap *m)
@@ -64,7 +90,7 @@ void *idmap_get(const struct idmap *m, const uint8_t id[32])
 
 static int grow(struct idmap *m)
 {
-	struct idmap bigger = { .cap = m->cap * 2 };
+	struct idmap bigger = { .cap = m->cap * 2, .hash = m->hash };
 
 	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
 	if (!bigger.slots)
@@ -121,4 +147,17 @@ void *idmap_remove(struct idmap *m, const uint8_t id[32])
 size_t idmap_size(const struct idmap *m)
 {
 	return m->n;
+}
+
+size_t idmap_longest_run(const struct idmap *m)
+{
+	size_t longest = 0, run = 0;
+
+	/* Twice around, so a run that wraps past the end is counted whole. */
+	for (size_t k = 0; k < 2 * m->cap; k++) {
+		run = m->slots[k & (m->cap - 1)].value ? run + 1 : 0;
+		if (run > longest)
+			longest = run;
+	}
+	return longest < m->cap ? longest : m->cap;
 }

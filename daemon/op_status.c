@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "clock.h"
 #include "daemon.h"
 #include "key.h"
 #include "log.h"
@@ -36,7 +37,7 @@ void op_status(struct request *r, json_t *args)
 	res = json_pack("{s:s, s:i, s:i, s:I, s:f, s:s, s:s, s:s?, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 				   "version", RELAYPOOL_VERSION, "protocol", RP_PROTO_VERSION, "pid", (int)getpid(),
 				   "started_at", (json_int_t)d->started_at, "uptime_s",
-				   (double)((now_usec() - d->started_usec) / 1000) / 1e3, "config", d->config_path,
+				   (double)((clock_now_us() - d->started_usec) / 1000) / 1e3, "config", d->config_path,
 				   "log_level", log_level_to_string(c->daemon.log_level), "pubkey",
 				   d->key ? key_pubkey_hex(d->key) : NULL, "relays",
 				   config_relays_json(c), "groups", config_groups_json(c), "counts", "relays",

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "cache.h"
 #include "idmap.h"
@@ -84,7 +85,7 @@ static void job_unplace(struct relay *r, struct job *j)
 static void arm_reap(struct relay *r)
 {
 	struct job *j = TAILQ_FIRST(&r->graveyard);
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct timeval tv;
 
 	if (!j || evtimer_pending(r->reap_timer, NULL))
@@ -118,7 +119,7 @@ static void job_finish(struct relay *r, struct job *j, enum job_status st, const
 		idmap_remove(r->jobs, j->id);
 	} else if (st == JOB_FAILED) {
 		uint64_t keep = 3 * r->opts.publish_timeout_ms * 1000;
-		j->expires_us = now_usec() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC);
+		j->expires_us = clock_now_us() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC);
 		TAILQ_INSERT_TAIL(&r->graveyard, j, link);
 		arm_reap(r);
 		r->c.failed++;
@@ -138,7 +139,7 @@ static void requeue_front(struct relay *r, struct job_list *list)
 	struct job *j;
 	unsigned n = 0;
 
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 
 	TAILQ_FOREACH(j, list, link) {
 		j->queued = true;
@@ -213,7 +214,7 @@ int relay_submit_at(struct relay *r, const struct nostr_event *ev, int64_t creat
 	j->relay = r;
 	memcpy(j->id, ev->id, 32);
 	j->status = JOB_PENDING;
-	j->enqueued_us = now_usec();
+	j->enqueued_us = clock_now_us();
 	j->created_at = created_at;
 	LIST_INIT(&j->waiters);
 	LIST_INSERT_HEAD(&j->waiters, w, link);
@@ -287,7 +288,7 @@ static struct session *pick_session(struct relay *r)
 static void arm_job_timer(struct relay *r, struct session *s)
 {
 	struct job *head = TAILQ_FIRST(&s->inflight);
-	uint64_t now = now_usec(), due;
+	uint64_t now = clock_now_us(), due;
 	struct timeval tv;
 
 	if (!head) {
@@ -303,7 +304,7 @@ static void arm_job_timer(struct relay *r, struct session *s)
 
 void relay_dispatch(struct relay *r)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct session *s;
 	struct job *j;
 
@@ -375,7 +376,7 @@ static void age_cb(evutil_socket_t fd, short what, void *arg)
 static void arm_delay_timer(struct relay *r)
 {
 	struct job *j = TAILQ_FIRST(&r->delayed);
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct timeval tv;
 
 	evtimer_del(r->delay_timer);
@@ -394,7 +395,7 @@ static void delay_job(struct relay *r, struct job *j)
 		backoff *= 2;
 	if (backoff > r->opts.backoff_max_ms)
 		backoff = r->opts.backoff_max_ms;
-	j->not_before_us = now_usec() + backoff * 1000;
+	j->not_before_us = clock_now_us() + backoff * 1000;
 	TAILQ_FOREACH_REVERSE(it, &r->delayed, job_list, link)
 		if (it->not_before_us <= j->not_before_us)
 			break;
@@ -412,7 +413,7 @@ static void delay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
 	struct job_list due = TAILQ_HEAD_INITIALIZER(due);
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct job *j;
 
 	(void)fd, (void)what;
@@ -443,7 +444,7 @@ static void start_cooldown(struct relay *r)
 	r->cooldown_ms = r->cooldown_ms ? r->cooldown_ms * 2 : r->opts.backoff_base_ms;
 	if (r->cooldown_ms > r->opts.backoff_max_ms)
 		r->cooldown_ms = r->opts.backoff_max_ms;
-	r->cooldown_until_us = now_usec() + r->cooldown_ms * 1000;
+	r->cooldown_until_us = clock_now_us() + r->cooldown_ms * 1000;
 	r->st.cooldowns++;
 	rlog(r, LOG_NOTICE, "rate-limited: holding publishes for %llu ms", (unsigned long long)r->cooldown_ms);
 }
@@ -483,7 +484,7 @@ void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], b
 	struct session *on = j->session;
 	job_unplace(r, j);
 	if (j->sent_us) {
-		j->latency_us = now_usec() - j->sent_us;
+		j->latency_us = clock_now_us() - j->sent_us;
 		stats_ok(r, on ? on : s, j->latency_us);
 	}
 	if (trace_on()) {
@@ -533,7 +534,7 @@ void relay_handle_notice(struct relay *r, struct session *s, const char *msg)
 void relay_job_timer(struct session *s)
 {
 	struct relay *r = s->relay;
-	uint64_t now = now_usec(), timeout = r->opts.publish_timeout_ms * 1000;
+	uint64_t now = clock_now_us(), timeout = r->opts.publish_timeout_ms * 1000;
 	struct job *j;
 	char msg[160];
 
@@ -592,7 +593,7 @@ void relay_session_down(struct relay *r, struct session *s)
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct job *j;
 
 	(void)fd, (void)what;
@@ -781,7 +782,7 @@ json_t *relay_json(const struct relay *r)
 	json_t *sessions = json_array(), *o;
 	unsigned inflight = 0;
 	const char *last_error = NULL;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 
 	for (unsigned i = 0; i < r->n_sessions; i++) {
 		json_array_append_new(sessions, session_json(r->sessions[i]));

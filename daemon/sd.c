@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "pool.h"
@@ -135,7 +136,7 @@ void service_reloading(struct daemon *d)
 	(void)d;
 	if (svc.stopping)
 		return; /* READY=1 must not follow STOPPING=1 */
-	notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration", now_usec());
+	notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration", clock_now_us());
 }
 
 void service_reloaded(struct daemon *d, int r)

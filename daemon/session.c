@@ -26,6 +26,7 @@
 #include <sys/random.h>
 #include <wslay/wslay.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "hex.h"
 #include "log.h"
@@ -250,7 +251,7 @@ static void session_failed(struct session *s, const char *fmt, ...)
 		pool_session_stopped(s->relay->pool, s);
 		return;
 	}
-	if (was == SESSION_READY && now_usec() - s->ready_since_us >= STABLE_USEC)
+	if (was == SESSION_READY && clock_now_us() - s->ready_since_us >= STABLE_USEC)
 		s->attempt = 0;
 	schedule_backoff(s);
 }
@@ -267,7 +268,7 @@ static void schedule_backoff(struct session *s)
 	if (cap > o->backoff_max_ms)
 		cap = o->backoff_max_ms;
 	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-		r = (uint64_t)now_usec();
+		r = (uint64_t)clock_now_us();
 	r %= cap + 1;
 	s->attempt++;
 	s->state = SESSION_BACKOFF;
@@ -432,7 +433,7 @@ static void became_ready(struct session *s)
 	pool_connect_done(s->relay->pool, s);
 	s->state = SESSION_READY;
 	s->upgraded = true;
-	s->ready_since_us = s->last_rx_us = now_usec();
+	s->ready_since_us = s->last_rx_us = clock_now_us();
 	s->c.connects++;
 	stats_session_ready(s, true);
 	if (s->c.connects > 1)
@@ -589,7 +590,7 @@ static void handle_pong(struct session *s, const struct rx_msg *m)
 	memcpy(&sent, m->data, sizeof(sent));
 	if (sent != s->ping_sent_us)
 		return;
-	s->rtt_ms = (double)(now_usec() - sent) / 1000.0;
+	s->rtt_ms = (double)(clock_now_us() - sent) / 1000.0;
 	s->ping_sent_us = 0;
 }
 
@@ -616,7 +617,7 @@ static void on_ws_input(struct session *s)
 {
 	int r;
 
-	s->last_rx_us = now_usec();
+	s->last_rx_us = clock_now_us();
 	r = wslay_event_recv(s->ws);
 	handle_messages(s);
 	if (!s->ws)
@@ -779,7 +780,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void send_ping(struct session *s)
 {
-	uint64_t t = now_usec();
+	uint64_t t = clock_now_us();
 	struct wslay_event_msg msg = { .opcode = WSLAY_PING, .msg = (const uint8_t *)&t, .msg_length = sizeof(t) };
 	struct timeval tv = { .tv_sec = (time_t)(s->relay->opts.pong_timeout_ms / 1000),
 			      .tv_usec = (suseconds_t)(s->relay->opts.pong_timeout_ms % 1000) * 1000 };
@@ -796,7 +797,7 @@ static void send_ping(struct session *s)
 static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	uint64_t now = now_usec(), idle_us, interval_us = s->relay->opts.ping_interval_ms * 1000;
+	uint64_t now = clock_now_us(), idle_us, interval_us = s->relay->opts.ping_interval_ms * 1000;
 	struct timeval tv;
 
 	(void)fd, (void)what;
@@ -955,7 +956,7 @@ json_t *session_json(const struct session *s)
 	json_object_set_new(o, "rtt_ms", s->rtt_ms >= 0 ? json_real(s->rtt_ms) : json_null());
 	json_object_set_new(o, "subscriptions", json_integer(s->n_subs));
 	if (s->state == SESSION_READY)
-		json_object_set_new(o, "ready_for_s", json_real((double)(now_usec() - s->ready_since_us) / 1e6));
+		json_object_set_new(o, "ready_for_s", json_real((double)(clock_now_us() - s->ready_since_us) / 1e6));
 	json_object_set_new(o, "counters",
 			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connects",
 				      (json_int_t)s->c.connects, "disconnects", (json_int_t)s->c.disconnects,

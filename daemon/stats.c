@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "daemon.h"
 #include "log.h"
 #include "outbox.h"
@@ -123,7 +124,7 @@ static struct pool_stats *pst(struct relay *r)
 
 void stats_inflight_changed(struct relay *r, struct session *s, int delta)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct pool_stats *ps = pst(r);
 
 	integral_set(&s->st.inflight, s->n_inflight, now);
@@ -138,7 +139,7 @@ void stats_inflight_changed(struct relay *r, struct session *s, int delta)
 
 void stats_queue_changed(struct relay *r, int delta)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct pool_stats *ps = pst(r);
 
 	integral_set(&r->st.queued, r->queue_len + r->delayed_len, now);
@@ -150,7 +151,7 @@ void stats_queue_changed(struct relay *r, int delta)
 
 void stats_dispatched(struct relay *r, uint64_t queued_since_us)
 {
-	hist_add(&r->st.wait, now_usec() - queued_since_us);
+	hist_add(&r->st.wait, clock_now_us() - queued_since_us);
 }
 
 void stats_ok(struct relay *r, struct session *s, uint64_t latency_us)
@@ -170,7 +171,7 @@ void stats_ok(struct relay *r, struct session *s, uint64_t latency_us)
 
 void stats_session_ready(struct session *s, bool ready)
 {
-	integral_set(&s->st.connected, ready, now_usec());
+	integral_set(&s->st.connected, ready, clock_now_us());
 }
 
 void stats_quorum(struct relay *decider, unsigned n_targets)
@@ -284,7 +285,7 @@ static void relay_reasons(struct relay *r, const struct win *w, double loop_lag_
 	char scope[80];
 	unsigned conf = configured(r), ready = relay_sessions_ready(r);
 	double use = conf ? w->parallelism / conf : 0, rtt = relay_rtt_ms(r);
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 
 	snprintf(scope, sizeof(scope), "relay %s", r->name);
 	if (w->queued < 0.5 || r->draining)
@@ -352,7 +353,7 @@ static void quorum_reasons(struct pool *p, json_t *out)
 json_t *stats_contention(struct pool *p)
 {
 	struct pool_stats *ps = p->stats;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	json_t *out = json_array();
 	struct snap pnow;
 	struct win pw;
@@ -378,7 +379,7 @@ json_t *stats_contention(struct pool *p)
 /* Logs each reason at most once a minute (per scope and reason). */
 static void warn_contention(struct pool_stats *ps, json_t *reasons)
 {
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	size_t i;
 	json_t *x;
 
@@ -410,7 +411,7 @@ static void warn_contention(struct pool_stats *ps, json_t *reasons)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool_stats *ps = arg;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct snap s;
 	struct relay *r;
 	json_t *reasons;
@@ -432,7 +433,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 static void lag_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool_stats *ps = arg;
-	uint64_t now = now_usec(), late = now > ps->lag_expected_us ? now - ps->lag_expected_us : 0;
+	uint64_t now = clock_now_us(), late = now > ps->lag_expected_us ? now - ps->lag_expected_us : 0;
 	struct timeval tv = { .tv_sec = 0, .tv_usec = LAG_PERIOD_USEC };
 
 	(void)fd, (void)what;
@@ -451,7 +452,7 @@ int stats_start(struct pool *p)
 	if (!ps)
 		return -ENOMEM;
 	ps->pool = p;
-	ps->started_us = now_usec();
+	ps->started_us = clock_now_us();
 	integral_set(&ps->inflight, 0, ps->started_us);
 	integral_set(&ps->queued, 0, ps->started_us);
 	ps->tick = event_new(p->base, -1, EV_PERSIST, tick_cb, ps);
@@ -550,7 +551,7 @@ static json_t *relay_stats_json(struct relay *r, uint64_t now, uint64_t started_
 json_t *stats_json(struct pool *p)
 {
 	struct pool_stats *ps = p->stats;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	unsigned conf = 0;
 	struct snap s;
 	struct win w10, w60, all;
@@ -653,7 +654,7 @@ char *stats_metrics(struct pool *p)
 {
 	struct pool_stats *ps = p->stats;
 	struct daemon *d = p->d;
-	uint64_t now = now_usec();
+	uint64_t now = clock_now_us();
 	struct text t = { 0 };
 	struct snap s;
 	struct relay *r;

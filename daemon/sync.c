@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "control.h"
+#include "clock.h"
 #include "daemon.h"
 #include "filter.h"
 #include "log.h"
@@ -96,7 +97,7 @@ static void relay_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2
 
 static json_t *relay_result(const struct sync_relay *sr)
 {
-	uint64_t end = sr->finished_us ? sr->finished_us : now_usec();
+	uint64_t end = sr->finished_us ? sr->finished_us : clock_now_us();
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "relay", sr->name, "url",
 			      sr->url ? sr->url : "", "status", sr->failed ? "failed" : sr->done ? "ok" : "running",
 			      "received", (json_int_t)sr->received, "new", (json_int_t)sr->fresh, "duplicates",
@@ -179,7 +180,7 @@ static void stop_slice(struct slice *sl)
 static void relay_done(struct sync_relay *sr)
 {
 	sr->done = true;
-	sr->finished_us = now_usec();
+	sr->finished_us = clock_now_us();
 	sr->run->n_done++;
 	run_check(sr->run);
 }
@@ -493,7 +494,7 @@ static int relay_begin(struct sync_relay *sr)
 	json_t *fs = json_object_get(run->filter, "since"), *fu = json_object_get(run->filter, "until");
 	int64_t cursor = 0, now = (int64_t)time(NULL);
 
-	sr->started_us = now_usec();
+	sr->started_us = clock_now_us();
 	if (!r) {
 		sr->url = strdup("");
 		relay_failed(sr, "no such relay");
