@@ -9,14 +9,16 @@
  *
  * Evolution: ops, fields and error codes are only ever appended; every append bumps
  * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons;
- * 3: publish, relays; 4: query, sync, outbox ops, publish timeout; 5: stats, metrics, trace). docs/PROTOCOL.md documents every name here for app developers.
+ * 3: publish, relays; 4: query, sync, outbox ops, publish timeout; 5: stats, metrics, trace;
+ * 6: hello's "window", a relay's "reachable", status's pool "window", a publish reply's
+ * "not_queued"). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 5
+#define RP_PROTO_VERSION 6
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"

@@ -199,8 +199,12 @@ int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
 
 long long client_enqueue(struct client *c, const char *op, json_t *args)
 {
+	return client_enqueue_id(c, c->next_id++, op, args);
+}
+
+long long client_enqueue_id(struct client *c, long long id, const char *op, json_t *args)
+{
 	json_t *req = args ? json_copy(args) : json_object();
-	long long id = c->next_id++;
 	char *line;
 	size_t n;
 

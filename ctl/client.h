@@ -40,6 +40,8 @@ int client_call(struct client *c, const char *op, json_t *args, json_t **reply,
 /* Pipelining: requests are buffered by client_enqueue and written by client_pump, which
  * waits (poll) until the socket can take more or replies arrived. */
 long long client_enqueue(struct client *c, const char *op, json_t *args);
+/* The same with the caller's id (e.g. an input line number). */
+long long client_enqueue_id(struct client *c, long long id, const char *op, json_t *args);
 size_t client_pending_output(const struct client *c);
 /* Writes what it can and reads what is there, waiting up to timeout_ms. Returns 0, or -1
  * when the connection is lost (message printed). */

@@ -7,10 +7,13 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "units.h"
 
-/* Requests on the wire without a reply yet; enough to keep every session busy without
- * letting an endless input pile up in memory. */
-#define MAX_OUTSTANDING 4096
+/* Requests on the wire without a reply yet, when the daemon does not say (hello's
+ * "window", protocol 2 and later). */
+#define DEFAULT_WINDOW 64
+/* Requests written but not yet taken by the daemon, at most. */
+#define MAX_PENDING_OUTPUT (1 << 20)
 
 struct publish_opts {
 	json_t *relays; /* array of names/URLs, or NULL */
@@ -20,13 +23,13 @@ struct publish_opts {
 	bool sign;      /* input lines are templates */
 	json_t *tmpl;   /* built from --kind/--content/--tag */
 	const char *file;
+	uint64_t timeout_ms; /* --timeout: 0 = none */
 };
 
 struct run {
 	struct ctl *ctl;
-	size_t *lines; /* request id -> input line */
-	size_t lines_cap;
 	unsigned long long ok, failed, outstanding;
+	unsigned long long window; /* outstanding requests at most, as the daemon advises */
 	bool lost;
 };
 
@@ -103,23 +106,25 @@ static json_t *request_args(const struct publish_opts *o, json_t *event)
 		json_object_set_new(a, "wait", json_string("queued"));
 	if (o->sign)
 		json_object_set_new(a, "sign", json_true());
+	if (o->timeout_ms)
+		json_object_set_new(a, "timeout", json_integer((json_int_t)o->timeout_ms));
 	return a;
 }
 
-static int remember_line(struct run *run, long long id, size_t line)
+/* How many requests to keep outstanding: the daemon's advice from hello, so a long input
+ * streams in constant memory and nothing waits long inside the daemon. */
+static unsigned long long ask_window(struct ctl *ctl)
 {
-	if ((size_t)id >= run->lines_cap) {
-		size_t ncap = run->lines_cap ? run->lines_cap * 2 : 1024;
-		while (ncap <= (size_t)id)
-			ncap *= 2;
-		size_t *nv = realloc(run->lines, ncap * sizeof(*nv));
-		if (!nv)
-			return -1;
-		run->lines = nv;
-		run->lines_cap = ncap;
+	json_t *reply = NULL, *w;
+	unsigned long long n = DEFAULT_WINDOW;
+
+	if (client_call(&ctl->client, RP_OP_HELLO, NULL, &reply, NULL, NULL) == 1 && reply_ok(reply)) {
+		w = json_object_get(json_object_get(reply, RP_F_RESULT), "window");
+		if (json_is_integer(w) && json_integer_value(w) > 0)
+			n = (unsigned long long)json_integer_value(w);
 	}
-	run->lines[id] = line;
-	return 0;
+	json_decref(reply);
+	return n;
 }
 
 /* Takes every complete reply out of the client's buffer. */
@@ -129,17 +134,15 @@ static int drain_replies(struct run *run)
 	int r;
 
 	while ((r = client_next_reply(&run->ctl->client, &reply)) == 1) {
+		/* A request's id is its input line number. */
 		json_t *id = json_object_get(reply, RP_F_ID);
-		size_t line = 0;
-		if (json_is_integer(id) && (size_t)json_integer_value(id) < run->lines_cap)
-			line = run->lines[json_integer_value(id)];
 		if (!json_is_integer(id)) {
 			/* An error about the connection itself (e.g. line_too_long). */
 			run->ctl->out->error(reply);
 			json_decref(reply);
 			return -1;
 		}
-		report(run, reply, line);
+		report(run, reply, (size_t)json_integer_value(id));
 		run->outstanding--;
 		json_decref(reply);
 	}
@@ -154,7 +157,7 @@ static int publish_stream(struct run *run, const struct publish_opts *o, FILE *i
 	bool input_done = false;
 
 	for (;;) {
-		while (!input_done && run->outstanding < MAX_OUTSTANDING && client_pending_output(c) < (1 << 20)) {
+		while (!input_done && run->outstanding < run->window && client_pending_output(c) < MAX_PENDING_OUTPUT) {
 			ssize_t n = getline(&line, &cap, in);
 			json_error_t jerr;
 			json_t *ev, *args;
@@ -172,10 +175,10 @@ static int publish_stream(struct run *run, const struct publish_opts *o, FILE *i
 				continue;
 			}
 			args = request_args(o, ev);
-			long long id = client_enqueue(c, RP_OP_PUBLISH, args);
+			long long id = client_enqueue_id(c, (long long)lineno, RP_OP_PUBLISH, args);
 			json_decref(args);
 			json_decref(ev);
-			if (id < 0 || remember_line(run, id, lineno) < 0) {
+			if (id < 0) {
 				fprintf(stderr, "relaypoolctl: out of memory\n");
 				free(line);
 				return RP_EXIT_FAILED;
@@ -221,6 +224,7 @@ static int run_publish(struct ctl *ctl, int argc, char **argv)
 	r = ctl_connect(ctl);
 	if (r != RP_EXIT_OK)
 		goto out;
+	run.window = ask_window(ctl);
 	if (o.tmpl) {
 		/* One template, signed by the daemon. */
 		char *text = json_dumps(o.tmpl, JSON_COMPACT);
@@ -243,7 +247,6 @@ static int run_publish(struct ctl *ctl, int argc, char **argv)
 	if (in != stdin)
 		fclose(in);
 out:
-	free(run.lines);
 	json_decref(o.relays);
 	json_decref(o.quorum);
 	json_decref(o.tmpl);
@@ -262,6 +265,7 @@ static int parse_opts(int argc, char **argv, struct publish_opts *o)
 		{ "kind", required_argument, NULL, 'k' },
 		{ "content", required_argument, NULL, 'c' },
 		{ "tag", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -271,7 +275,7 @@ static int parse_opts(int argc, char **argv, struct publish_opts *o)
 	char *end;
 
 	optind = 0;
-	while (r < 0 && (c = getopt_long(argc, argv, "+r:g:q:nSk:c:t:h", opts, NULL)) != -1) {
+	while (r < 0 && (c = getopt_long(argc, argv, "+r:g:q:nSk:c:t:T:h", opts, NULL)) != -1) {
 		long long v;
 		json_t *tag;
 		switch (c) {
@@ -333,6 +337,14 @@ static int parse_opts(int argc, char **argv, struct publish_opts *o)
 			json_array_append_new(tags, tag);
 			template_flags = true;
 			break;
+		case 'T':
+			if (units_parse_duration_ms(optarg, &o->timeout_ms) < 0 || o->timeout_ms < 1 ||
+			    o->timeout_ms > 24ULL * 3600 * 1000) {
+				fprintf(stderr, "relaypoolctl publish: --timeout expects a duration from 1ms to 24h "
+						"(e.g. 500ms, 30s, 2m)\n");
+				r = RP_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			ctl_command_help(&cmd_publish, stdout);
 			r = RP_EXIT_OK;
@@ -376,13 +388,15 @@ static int run_relays(struct ctl *ctl, int argc, char **argv)
 const struct command cmd_publish = {
 	"publish",
 	run_publish,
-	"[--relay R]... [--group G] [--quorum all|any|K] [--no-wait] [--sign] [FILE|-]\n"
+	"[--relay R]... [--group G] [--quorum all|any|K] [--no-wait] [--timeout D] [--sign] [FILE|-]\n"
 	"       relaypoolctl publish [targets...] --kind N [--content TEXT] [--tag NAME=VALUE|JSON]...",
 	"publish events (one, a stream of JSON lines, or a template to sign)",
 	"Publishes Nostr events through the daemon's pool of relay sessions.\n"
 	"\n"
 	"Reads events as JSON lines from FILE or standard input and pipelines them over one\n"
-	"connection (so 10,000 events from a script is one fast command), or builds a template\n"
+	"connection (so 10,000 events from a script is one fast command), keeping as many\n"
+	"outstanding as the daemon advises (its \"window\"), so any input streams in constant\n"
+	"memory. Or builds a template\n"
 	"from --kind/--content/--tag that the daemon signs with its key. Events are verified\n"
 	"by the daemon before anything is sent; invalid ones are refused with the reason.\n"
 	"\n"
@@ -391,6 +405,13 @@ const struct command cmd_publish = {
 	"                       (no --relay and no --group: every configured relay)\n"
 	"  -q, --quorum Q       all (default), any, or a number K: done when K relays accepted\n"
 	"  -n, --no-wait        reply once queued for delivery instead of after the quorum\n"
+	"  -T, --timeout D      give up waiting for the quorum D after each event was handed\n"
+	"                       over (e.g. 5s), time in the relay's queue included; undecided\n"
+	"                       relays then show \"pending\" and the outbox keeps delivering.\n"
+	"                       Without it, a relay's clock starts when the event is first sent\n"
+	"                       to it: every attempt (max_attempts x publish_timeout and the\n"
+	"                       backoffs) plus a second; a relay that cannot be reached is\n"
+	"                       reported at once with its last error.\n"
 	"  -S, --sign           input lines are templates for the daemon to sign\n"
 	"  -k, --kind N         build a template (with -c/--content, -t/--tag as for sign)\n"
 	"\n"

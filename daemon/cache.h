@@ -1,11 +1,10 @@
-/* cache.h - the local event cache (SQLite, WAL): schema and migrations, batched writes
- * (group commit), events with replaceable/addressable semantics, the single-letter tag
- * index, which relays have each event, sync cursors, and NIP-01 filter queries. The
- * durable outbox (outbox.c) lives in the same database and the same write batches. */
+/* cache.h - the local event cache: events with replaceable/addressable semantics, the
+ * single-letter tag index, which relays have each event, relay ids, sync cursors, and
+ * NIP-01 filter queries. It writes into db.c's batches: nothing it stores is on disk
+ * before the batch commits (db_after_commit). */
 #ifndef RELAYPOOL_CACHE_H
 #define RELAYPOOL_CACHE_H
 
-#include <event2/event.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -13,31 +12,11 @@
 
 #include "event.h"
 
-#define CACHE_SCHEMA_VERSION 1
-
 struct cache;
+struct db;
 
-/* Opens (creating or migrating) the cache. A corrupted or unwritable file is an error
- * with a clear message in *why, never a silent reset. */
-int cache_open(const char *path, struct event_base *base, struct cache **out, char **why);
-/* Commits what is pending, then closes. */
-void cache_close(struct cache *c);
-sqlite3 *cache_db(struct cache *c);
-const char *cache_path(const struct cache *c);
-
-/* ---- batched writes ------------------------------------------------------------------- *
- * Writes run at once inside an open transaction, which commits within a few milliseconds
- * (or sooner when the batch is large). Nothing is promised to anyone before the commit:
- * callbacks registered with cache_after_commit run after it (err 0) or after a failed
- * commit was rolled back (err < 0). */
-typedef void (*cache_done_fn)(void *arg, int err);
-/* Opens the batch transaction if none is open; returns 0 or a negative errno. */
-int cache_write_begin(struct cache *c);
-/* Counts one write toward the batch size. */
-void cache_write_done(struct cache *c);
-int cache_after_commit(struct cache *c, cache_done_fn fn, void *arg);
-/* Commits now (used at shutdown and by tests). */
-int cache_flush(struct cache *c);
+int cache_new(struct db *db, struct cache **out);
+void cache_free(struct cache *c);
 
 /* ---- events ---------------------------------------------------------------------------- */
 
@@ -49,7 +28,8 @@ enum cache_store {
 	CACHE_EPHEMERAL, /* kinds 20000-29999 are not stored */
 };
 
-/* Stores a verified event. relay > 0 also records it as seen on that relay. */
+/* Stores a verified event, all of it or nothing (a savepoint of its own). relay > 0 also
+ * records it as seen on that relay. */
 int cache_store_event(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res);
 /* Records that relay has the event (flags: CACHE_SEEN from sync, CACHE_DELIVERED by publish). */
 enum { CACHE_SEEN = 1, CACHE_DELIVERED = 2 };

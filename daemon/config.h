@@ -1,5 +1,5 @@
-/* config.h - relaypoold.conf: parsing (libinih), validation, normalized printing and the
- * difference between two configurations (what a reload must connect, drain or reconnect). */
+/* config.h - relaypoold.conf: parsing (libinih) and validation (config.c); normalized
+ * printing, the difference between two configurations and JSON views (config_print.c). */
 #ifndef RELAYPOOL_CONFIG_H
 #define RELAYPOOL_CONFIG_H
 
@@ -29,6 +29,20 @@ struct pool_opts {
 	uint64_t max_age_ms;         /* an undelivered event expires this long after its publish */
 	uint64_t sync_overlap_ms;    /* a sync starts this far before its saved cursor */
 };
+
+/* The [pool] options: name, value type, place in struct pool_opts, range and default. */
+enum opt_type { OPT_COUNT, OPT_DURATION, OPT_SIZE };
+struct pool_optdef {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	uint64_t min, max, dflt;
+};
+extern const struct pool_optdef config_pool_defs[];
+extern const size_t config_n_pool_defs;
+uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d);
+/* A value as written in the file: "30s", "1MiB", "32". */
+char *config_format_value(enum opt_type t, uint64_t v, char *buf, size_t len);
 
 struct config_relay {
 	char *name;

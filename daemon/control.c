@@ -1,8 +1,8 @@
 /* control.c - the control socket. Owns the listening socket and its file, the clients,
  * line framing with a hard maximum line length, the per-client output high-water mark,
- * peer credentials and the allow-list, request validation against the op table, and
- * reply encoding. Every complete line in the input buffer is handled in one callback so
- * pipelined requests never stall. */
+ * peer credentials and the allow-list, and graceful closing. Every complete line in the
+ * input buffer is handled in one callback so pipelined requests never stall. Lines are
+ * checked by reqparse.c; replies go out through the request sink below. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,9 +17,10 @@
 
 #include "config.h"
 #include "control.h"
-#include "daemon.h"
 #include "log.h"
 #include "ops.h"
+#include "reqparse.h"
+#include "request.h"
 
 struct client {
 	struct control *ctl;
@@ -30,71 +31,85 @@ struct client {
 	bool read_paused; /* output above the high-water mark */
 	bool eof;         /* the peer half-closed: answer its pending requests, then close */
 	struct event *linger; /* bounds the wait for the peer's EOF after our half-close */
-	LIST_HEAD(, request) requests;
+	struct request_list requests;
 	TAILQ_ENTRY(client) link;
 };
 
-struct request {
-	struct client *client; /* NULL once the client is gone */
-	struct daemon *d;
-	json_t *id;
-	char *id_text;
-	struct request_peer peer;
-	LIST_ENTRY(request) link;
-};
-
 struct control {
-	struct daemon *d;
+	struct event_base *base;
+	const struct config_daemon *cfg;
+	void *ctx;
 	struct evconnlistener *listener;
 	char *path;      /* socket file we created, NULL if adopted */
 	ino_t path_ino;  /* to unlink only our own socket file */
 	dev_t path_dev;
+	bool stopping;
 	TAILQ_HEAD(, client) clients;
 	unsigned n_clients;
 	unsigned long long n_accepted, n_requests;
-	void (*drained)(struct daemon *d);
+	void (*drained)(void *arg);
+	void *drained_arg;
 };
 
 static void client_free(struct client *cl);
 static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_close_after_flush(struct client *cl);
 
-/* ---- output ---------------------------------------------------------------------------- */
+/* ---- the request sink ---------------------------------------------------------------------- */
 
-static int dump_to_evbuffer(const char *buf, size_t size, void *data)
+static void sink_write(void *client, const char *data, size_t len)
 {
-	return evbuffer_add(data, buf, size);
-}
+	struct client *cl = client;
 
-/* Queues one JSON line to the client. */
-static void client_send(struct client *cl, json_t *msg)
-{
-	struct evbuffer *out = bufferevent_get_output(cl->bev);
-
-	if (json_dump_callback(msg, dump_to_evbuffer, out, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0 ||
-	    evbuffer_add(out, "\n", 1) < 0)
+	if (evbuffer_add(bufferevent_get_output(cl->bev), data, len) < 0)
 		log_err("control: cannot queue a reply for client %llu, ignoring", cl->serial);
 }
 
-static json_t *error_object(enum rp_err code, const char *message)
+static size_t sink_backlog(void *client)
 {
-	return json_pack("{s:s, s:s}", RP_F_CODE, rp_err_code(code), RP_F_MESSAGE, message);
+	struct client *cl = client;
+
+	return evbuffer_get_length(bufferevent_get_output(cl->bev));
 }
 
+static size_t sink_high_water(void *client)
+{
+	struct client *cl = client;
+
+	return cl->ctl->cfg->client_buffer;
+}
+
+/* A half-closed client is closed once its last request is answered. */
+static void sink_done(void *client)
+{
+	struct client *cl = client;
+
+	if (cl->eof && !cl->closing && LIST_EMPTY(&cl->requests))
+		client_close_after_flush(cl);
+}
+
+static const struct request_sink sink = {
+	.write = sink_write,
+	.backlog = sink_backlog,
+	.high_water = sink_high_water,
+	.done = sink_done,
+};
+
 /* An error reply that is not tied to a request object (framing and validation errors). */
-static void client_send_error(struct client *cl, json_t *id, enum rp_err code, const char *fmt, ...)
-	_printf_(4, 5);
+static void client_send_error(struct client *cl, json_t *id, enum rp_err code, const char *fmt, ...) _printf_(4, 5);
 static void client_send_error(struct client *cl, json_t *id, enum rp_err code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
-	json_t *reply;
+	json_t *line;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	reply = json_pack("{s:O?, s:b, s:o}", RP_F_ID, id, RP_F_OK, 0, RP_F_ERROR, error_object(code, msg));
-	client_send(cl, reply);
-	json_decref(reply);
+	line = request_error_line(id, code, msg);
+	if (line)
+		request_write_line(&sink, cl, line);
+	json_decref(line);
 }
 
 /* How long a closing client may keep sending (discarded) before we drop it. */
@@ -120,7 +135,7 @@ static void client_half_close(struct client *cl)
 		return;
 	}
 	shutdown(bufferevent_getfd(cl->bev), SHUT_WR);
-	cl->linger = evtimer_new(cl->ctl->d->base, linger_cb, cl);
+	cl->linger = evtimer_new(cl->ctl->base, linger_cb, cl);
 	if (!cl->linger) {
 		client_free(cl);
 		return;
@@ -132,272 +147,52 @@ static void client_half_close(struct client *cl)
 static void client_close_after_flush(struct client *cl)
 {
 	cl->closing = true;
+	request_detach_all(&cl->requests); /* replies to a closing client are dropped */
 	if (!cl->eof)
 		bufferevent_enable(cl->bev, EV_READ); /* to see the peer's EOF after our half-close */
 	if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0)
 		client_half_close(cl);
 }
 
-/* ---- requests -------------------------------------------------------------------------- */
-
-struct daemon *request_daemon(const struct request *r)
-{
-	return r->d;
-}
-
-const struct request_peer *request_peer(const struct request *r)
-{
-	return &r->peer;
-}
-
-bool request_detached(const struct request *r)
-{
-	return r->client == NULL || r->client->closing;
-}
-
-const char *request_id_text(struct request *r)
-{
-	if (!r->id_text)
-		r->id_text = r->id ? json_dumps(r->id, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
-	return r->id_text ? r->id_text : "?";
-}
-
-static void request_free(struct request *r)
-{
-	struct client *cl = r->client;
-
-	if (cl) {
-		LIST_REMOVE(r, link);
-		if (cl->eof && !cl->closing && LIST_EMPTY(&cl->requests))
-			client_close_after_flush(cl);
-	}
-	json_decref(r->id);
-	free(r->id_text);
-	free(r);
-}
-
-static void request_send(struct request *r, json_t *msg)
-{
-	if (r->client && !r->client->closing)
-		client_send(r->client, msg);
-	json_decref(msg);
-}
-
-void request_reply(struct request *r, json_t *result)
-{
-	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_RESULT,
-				  result ? result : json_object()));
-	request_free(r);
-}
-
-void request_reply_end(struct request *r, json_t *result)
-{
-	request_send(r, json_pack("{s:O?, s:b, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_END, 1,
-				  RP_F_RESULT, result ? result : json_object()));
-	request_free(r);
-}
-
-void request_item_raw(struct request *r, const char *json, size_t len)
-{
-	struct evbuffer *out;
-
-	if (!r->client || r->client->closing)
-		return;
-	out = bufferevent_get_output(r->client->bev);
-	evbuffer_add_printf(out, "{\"id\":%s,\"ok\":true,\"item\":", request_id_text(r));
-	evbuffer_add(out, json, len);
-	evbuffer_add(out, "}\n", 2);
-}
-
-size_t request_backlog(const struct request *r)
-{
-	if (!r->client || r->client->closing)
-		return 0;
-	return evbuffer_get_length(bufferevent_get_output(r->client->bev));
-}
-
-bool request_backlog_high(const struct request *r)
-{
-	return request_backlog(r) > r->d->config->daemon.client_buffer;
-}
-
-void request_item(struct request *r, json_t *item)
-{
-	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 1, RP_F_ITEM, item));
-}
-
-static void request_vfail(struct request *r, enum rp_err code, const char *reason, json_t *detail, const char *fmt,
-			  va_list ap)
-{
-	char msg[2048];
-	json_t *err;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	err = error_object(code, msg);
-	if (reason)
-		json_object_set_new(err, RP_F_REASON, json_string(reason));
-	if (detail) {
-		json_object_update_missing(err, detail);
-		json_decref(detail);
-	}
-	request_send(r, json_pack("{s:O?, s:b, s:o}", RP_F_ID, r->id, RP_F_OK, 0, RP_F_ERROR, err));
-	request_free(r);
-}
-
-void request_fail(struct request *r, enum rp_err code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	request_vfail(r, code, NULL, NULL, fmt, ap);
-	va_end(ap);
-}
-
-void request_fail_detail(struct request *r, enum rp_err code, json_t *detail, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	request_vfail(r, code, NULL, detail, fmt, ap);
-	va_end(ap);
-}
-
-void request_fail_reason(struct request *r, enum rp_err code, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	request_vfail(r, code, reason, NULL, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- request validation ---------------------------------------------------------------- */
-
-static unsigned json_type_bit(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_STRING: return FT_STRING;
-	case JSON_INTEGER: return FT_INTEGER;
-	case JSON_REAL: return FT_REAL;
-	case JSON_TRUE:
-	case JSON_FALSE: return FT_BOOL;
-	case JSON_NULL: return FT_NULL;
-	case JSON_OBJECT: return FT_OBJECT;
-	case JSON_ARRAY: return FT_ARRAY;
-	}
-	return 0;
-}
-
-static const struct field_def *find_field(const struct op_def *op, const char *name)
-{
-	for (const struct field_def *f = op->fields; f->name; f++)
-		if (streq(f->name, name))
-			return f;
-	return NULL;
-}
-
-/* Checks the request's members against the op's field table; replies on error. */
-static bool check_fields(struct client *cl, json_t *id, const struct op_def *op, json_t *req)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(req, key, v) {
-		const struct field_def *f;
-		if (streq(key, RP_F_ID) || streq(key, RP_F_OP))
-			continue;
-		f = find_field(op, key);
-		if (!f) {
-			client_send_error(cl, id, RP_ERR_UNKNOWN_FIELD, "op \"%s\" has no field \"%s\"", op->name,
-					  key);
-			return false;
-		}
-		if (!(json_type_bit(v) & f->types)) {
-			client_send_error(cl, id, RP_ERR_INVALID_FIELD, "field \"%s\" must be %s", key,
-					  ops_type_name(f->types));
-			return false;
-		}
-	}
-	for (const struct field_def *f = op->fields; f->name; f++)
-		if (f->required && !json_object_get(req, f->name)) {
-			client_send_error(cl, id, RP_ERR_MISSING_FIELD, "op \"%s\" needs field \"%s\"", op->name,
-					  f->name);
-			return false;
-		}
-	return true;
-}
+/* ---- requests ------------------------------------------------------------------------------ */
 
 static void handle_line(struct client *cl, const char *line, size_t len)
 {
 	struct control *ctl = cl->ctl;
-	json_error_t jerr;
-	json_t *req, *id, *opv;
-	const struct op_def *op;
+	struct reqparse p;
 	struct request *r;
 
 	ctl->n_requests++;
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-	if (!req) {
-		client_send_error(cl, NULL, RP_ERR_INVALID_JSON, "invalid JSON at column %d: %s", jerr.column,
-				  jerr.text);
-		return;
-	}
-	if (!json_is_object(req)) {
-		client_send_error(cl, NULL, RP_ERR_NOT_OBJECT, "a request must be a JSON object");
+	if (reqparse_line(line, len, &p) < 0) {
+		client_send_error(cl, p.id, p.code, "%s", p.message);
 		goto out;
 	}
-	id = json_object_get(req, RP_F_ID);
-	if (id && (json_is_object(id) || json_is_array(id))) {
-		client_send_error(cl, NULL, RP_ERR_INVALID_ID, "\"id\" must be a string, number, boolean or null");
+	if (ctl->stopping) {
+		client_send_error(cl, p.id, RP_ERR_SHUTTING_DOWN, "the daemon is shutting down");
 		goto out;
 	}
-	opv = json_object_get(req, RP_F_OP);
-	if (!opv) {
-		client_send_error(cl, id, RP_ERR_MISSING_OP, "a request needs an \"op\" member");
-		goto out;
-	}
-	if (!json_is_string(opv)) {
-		client_send_error(cl, id, RP_ERR_INVALID_FIELD, "field \"op\" must be a string");
-		goto out;
-	}
-	op = ops_find(json_string_value(opv));
-	if (!op) {
-		client_send_error(cl, id, RP_ERR_UNKNOWN_OP, "unknown op \"%s\"", json_string_value(opv));
-		goto out;
-	}
-	if (!check_fields(cl, id, op, req))
-		goto out;
-	if (ctl->d->stopping) {
-		client_send_error(cl, id, RP_ERR_SHUTTING_DOWN, "the daemon is shutting down");
-		goto out;
-	}
-	r = calloc(1, sizeof(*r));
+	r = request_new(&sink, cl, &cl->requests, p.id, &cl->peer, ctl->ctx);
 	if (!r) {
-		client_send_error(cl, id, RP_ERR_INTERNAL, "out of memory");
+		client_send_error(cl, p.id, RP_ERR_INTERNAL, "out of memory");
 		goto out;
 	}
-	r->client = cl;
-	r->d = ctl->d;
-	r->id = json_incref(id);
-	r->peer = cl->peer;
-	LIST_INSERT_HEAD(&cl->requests, r, link);
-	op->handler(r, req);
+	p.op->handler(r, p.req);
 out:
-	json_decref(req);
+	reqparse_clear(&p);
 }
 
 /* ---- clients --------------------------------------------------------------------------- */
 
 static bool output_above_hwm(struct client *cl)
 {
-	return evbuffer_get_length(bufferevent_get_output(cl->bev)) > cl->ctl->d->config->daemon.client_buffer;
+	return evbuffer_get_length(bufferevent_get_output(cl->bev)) > cl->ctl->cfg->client_buffer;
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t max_line = cl->ctl->d->config->daemon.max_line;
+	size_t max_line = cl->ctl->cfg->max_line;
 	size_t n;
 	char *line;
 
@@ -411,7 +206,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 			cl->read_paused = true;
 			bufferevent_disable(bev, EV_READ);
 			log_debug("control: client %llu output above %zu bytes, pausing its input", cl->serial,
-				  (size_t)cl->ctl->d->config->daemon.client_buffer);
+				  (size_t)cl->ctl->cfg->client_buffer);
 			return;
 		}
 		line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
@@ -480,16 +275,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 static void client_free(struct client *cl)
 {
 	struct control *ctl;
-	struct request *r;
 
 	if (!cl)
 		return;
 	ctl = cl->ctl;
 	/* Requests still being worked on stay alive; their replies are dropped. */
-	while ((r = LIST_FIRST(&cl->requests))) {
-		LIST_REMOVE(r, link);
-		r->client = NULL;
-	}
+	request_detach_all(&cl->requests);
 	if (cl->linger)
 		event_free(cl->linger);
 	bufferevent_free(cl->bev);
@@ -498,9 +289,9 @@ static void client_free(struct client *cl)
 	log_debug("control: client %llu gone", cl->serial);
 	free(cl);
 	if (ctl->drained && ctl->n_clients == 0) {
-		void (*done)(struct daemon *) = ctl->drained;
+		void (*done)(void *) = ctl->drained;
 		ctl->drained = NULL;
-		done(ctl->d);
+		done(ctl->drained_arg);
 	}
 }
 
@@ -544,7 +335,7 @@ static bool peer_allowed(const struct config_daemon *cfg, int fd, const struct r
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
 	struct control *ctl = arg;
-	const struct config_daemon *cfg = &ctl->d->config->daemon;
+	const struct config_daemon *cfg = ctl->cfg;
 	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	socklen_t len = sizeof(cred);
 	struct client *cl;
@@ -554,7 +345,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		log_warn("control: SO_PEERCRED failed: %m, ignoring");
 	cl = calloc(1, sizeof(*cl));
 	if (cl)
-		cl->bev = bufferevent_socket_new(ctl->d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		cl->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!cl || !cl->bev) {
 		log_err("control: out of memory accepting a client");
 		free(cl);
@@ -685,23 +476,25 @@ static int listen_on_path(struct control *ctl, const struct config_daemon *cfg)
 	return TAKE_FD(fd);
 }
 
-int control_new(struct daemon *d, int fd, struct control **out)
+int control_new(struct event_base *base, const struct config_daemon *cfg, int fd, void *ctx, struct control **out)
 {
 	struct control *ctl = calloc(1, sizeof(*ctl));
 
 	if (!ctl)
 		return -ENOMEM;
-	ctl->d = d;
+	ctl->base = base;
+	ctl->cfg = cfg;
+	ctl->ctx = ctx;
 	TAILQ_INIT(&ctl->clients);
 	if (fd < 0) {
-		fd = listen_on_path(ctl, &d->config->daemon);
+		fd = listen_on_path(ctl, cfg);
 		if (fd < 0) {
 			free(ctl);
 			return fd;
 		}
 	}
 	evutil_make_socket_nonblocking(fd);
-	ctl->listener = evconnlistener_new(d->base, accept_cb, ctl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	ctl->listener = evconnlistener_new(base, accept_cb, ctl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 					   -1, fd);
 	if (!ctl->listener) {
 		close(fd);
@@ -715,10 +508,16 @@ int control_new(struct daemon *d, int fd, struct control **out)
 	return 0;
 }
 
+void control_configure(struct control *ctl, const struct config_daemon *cfg)
+{
+	ctl->cfg = cfg;
+}
+
 void control_stop_listening(struct control *ctl)
 {
 	struct stat st;
 
+	ctl->stopping = true;
 	if (ctl->listener) {
 		evconnlistener_free(ctl->listener);
 		ctl->listener = NULL;
@@ -732,18 +531,19 @@ void control_stop_listening(struct control *ctl)
 	ctl->path = NULL;
 }
 
-void control_drain(struct control *ctl, void (*done)(struct daemon *d))
+void control_drain(struct control *ctl, void (*done)(void *arg), void *arg)
 {
 	struct client *cl, *next;
 
 	ctl->drained = done;
+	ctl->drained_arg = arg;
 	for (cl = TAILQ_FIRST(&ctl->clients); cl; cl = next) {
 		next = TAILQ_NEXT(cl, link);
 		client_close_after_flush(cl);
 	}
 	if (ctl->n_clients == 0 && ctl->drained) {
 		ctl->drained = NULL;
-		done(ctl->d);
+		done(arg);
 	}
 }
 

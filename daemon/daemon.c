@@ -1,26 +1,31 @@
-/* daemon.c - the daemon's life: setup of the loop and control socket, signals, reload
- * (parse into a fresh config, swap only on success) and clean shutdown. */
+/* daemon.c - the daemon's life: the modules created in dependency order and wired through
+ * what each gets at creation, signals, reload (parse into a fresh config, swap only on
+ * success) and clean shutdown. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "control.h"
-#include "clock.h"
 #include "daemon.h"
-#include "cache.h"
+#include "db.h"
 #include "key.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
-#include "ops.h"
 #include "pool.h"
+#include "publish.h"
+#include "service.h"
+#include "stats.h"
+#include "sync.h"
 #include "trace.h"
-#include "sd.h"
 #include "verifier.h"
 
-/* How long a shutdown waits for clients to take their last replies. */
+/* How long a shutdown waits for sessions to close and clients to take their last replies. */
 #define STOP_FLUSH_USEC (3 * 1000 * 1000)
 
 /* Logs every line of a multi-line error text at prio. */
@@ -45,13 +50,12 @@ static void log_diff(json_t *diff)
 
 	log_notice("reload: configuration changes %s", text ? text : "?");
 	json_array_foreach(restart, i, k)
-		log_warn("reload: [daemon] %s changed; it takes effect at the next restart",
-			 json_string_value(k));
+		log_warn("reload: [daemon] %s changed; it takes effect at the next restart", json_string_value(k));
 }
 
 int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 {
-	struct config *fresh;
+	struct config *fresh, *old = d->config;
 	char *errs = NULL;
 	json_t *delta;
 	int r;
@@ -60,32 +64,34 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 		*diff = NULL;
 	if (errors)
 		*errors = NULL;
-	service_reloading(d);
+	service_reloading();
 	r = config_load(d->config_path, &fresh, &errs);
 	if (r < 0) {
 		d->reload_failures++;
 		log_lines(LOG_ERR, "reload failed, keeping the running configuration: ", errs);
-		service_reloaded(d, r);
+		service_reloaded(r);
 		if (errors)
 			*errors = errs;
 		else
 			free(errs);
 		return r;
 	}
-	delta = config_diff(d->config, fresh);
+	delta = config_diff(old, fresh);
 	log_diff(delta);
 	/* Settings that need a restart keep their running values. */
 	free(fresh->daemon.socket);
-	fresh->daemon.socket = strdup(d->config->daemon.socket);
+	fresh->daemon.socket = strdup(old->daemon.socket);
 	if (!fresh->daemon.socket)
 		abort();
 	log_set_level(fresh->daemon.log_level);
-	config_free(d->config);
 	d->config = fresh;
+	d->ctx.config = fresh;
+	control_configure(d->control, &fresh->daemon);
+	config_free(old);
 	pool_apply_config(d->pool, fresh);
-	outbox_resume(d);
+	publisher_resume(d->publisher);
 	d->reloads++;
-	service_reloaded(d, 0);
+	service_reloaded(0);
 	if (diff)
 		*diff = delta;
 	else
@@ -94,8 +100,10 @@ int daemon_reload(struct daemon *d, json_t **diff, char **errors)
 }
 
 /* Both the pool's sessions and the control clients must be closed before we exit. */
-static void stop_part_done(struct daemon *d)
+static void stop_part_done(void *arg)
 {
+	struct daemon *d = arg;
+
 	if (d->stop_pending && --d->stop_pending == 0) {
 		log_info("all sessions and clients closed, exiting");
 		event_base_loopexit(d->base, NULL);
@@ -119,16 +127,16 @@ void daemon_stop(struct daemon *d)
 		return;
 	d->stopping = true;
 	log_notice("shutting down");
-	service_stopping(d);
+	service_stopping();
 	control_stop_listening(d->control);
-	trace_stop_all(d->pool);
-	metrics_close(d);
+	trace_stop_all();
+	metrics_stop_listening(d->metrics);
 	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
 	if (d->stop_timer)
 		evtimer_add(d->stop_timer, &tv);
 	d->stop_pending = 2;
-	pool_stop(d->pool, stop_part_done);
-	control_drain(d->control, stop_part_done);
+	pool_stop(d->pool, stop_part_done, d);
+	control_drain(d->control, stop_part_done, d);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -149,6 +157,43 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	daemon_stop(d);
 }
 
+/* ---- what only the daemon knows, for the ops and systemd ------------------------------- */
+
+static int ctx_reload(void *owner, json_t **diff, char **errors)
+{
+	return daemon_reload(owner, diff, errors);
+}
+
+static void ctx_info(void *owner, struct daemon_info *out)
+{
+	struct daemon *d = owner;
+
+	*out = (struct daemon_info){
+		.started_at = d->started_at,
+		.started_us = d->started_usec,
+		.config_path = d->config_path,
+		.clients = control_n_clients(d->control),
+		.requests = control_n_requests(d->control),
+		.reloads = d->reloads,
+		.reload_failures = d->reload_failures,
+	};
+}
+
+/* "4/4 relays up, 8/8 sessions ready, 12 queued, 3 in flight, 0 failing"; failing: relays
+ * without a ready session (connecting, or backing off after errors). */
+static void status_line(void *arg, char *buf, size_t size)
+{
+	struct daemon *d = arg;
+	struct pool_totals t;
+
+	pool_totals(d->pool, clock_now_us(), &t);
+	snprintf(buf, size, "%u/%u relays up, %u/%u sessions ready, %llu queued, %llu in flight, %u failing", t.relays_up,
+		 t.relays, t.sessions_ready, t.sessions, t.queued, t.inflight,
+		 t.relays > t.relays_up ? t.relays - t.relays_up : 0);
+}
+
+/* ---- setup ------------------------------------------------------------------------------ */
+
 /* auto: one thread per CPU but one (the loop's), at least 1, at most 4. */
 static unsigned verify_threads(const struct config *c)
 {
@@ -161,22 +206,68 @@ static unsigned verify_threads(const struct config *c)
 	return cpus - 1 > 4 ? 4 : (unsigned)(cpus - 1);
 }
 
-/* The cache and its outbox; a damaged or unwritable cache stops the start. */
-static int open_cache(struct daemon *d)
+/* The database with the cache and outbox in it; a damaged or unwritable file stops the start. */
+static int open_storage(struct daemon *d)
 {
 	char *why = NULL;
-	int r = cache_open(d->config->daemon.cache, d->base, &d->cache, &why);
+	int r = db_open(d->config->daemon.cache, d->base, &d->db, &why);
 
 	if (r < 0) {
 		log_err("%s", why ? why : "cannot open the cache");
 		free(why);
 		return r;
 	}
-	r = outbox_new(d->cache, &d->outbox);
-	if (r < 0)
-		return log_err("%s: cannot set up the outbox", d->config->daemon.cache), r;
+	if (cache_new(d->db, &d->cache) < 0 || outbox_new(d->db, &d->outbox) < 0)
+		return log_err("%s: cannot set up the cache and outbox", d->config->daemon.cache), -EIO;
 	log_info("cache: %s", d->config->daemon.cache);
 	return 0;
+}
+
+static int setup_signals(struct daemon *d)
+{
+	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	if (!d->sig_term || !d->sig_int || !d->sig_hup || evsignal_add(d->sig_term, NULL) < 0 ||
+	    evsignal_add(d->sig_int, NULL) < 0 || evsignal_add(d->sig_hup, NULL) < 0)
+		return log_err("cannot install signal handlers"), -ENOMEM;
+	return 0;
+}
+
+static int load_key(struct daemon *d)
+{
+	char *why = NULL;
+	int r;
+
+	if (!d->config->daemon.key)
+		return 0;
+	r = key_load(d->config->daemon.key, &d->key, &why);
+	if (r < 0) {
+		log_err("%s", why ? why : "cannot load the key file");
+		free(why);
+		return r;
+	}
+	log_info("signing key loaded: pubkey %s", key_pubkey_hex(d->key));
+	return 0;
+}
+
+/* The delivery side: pool, publisher, syncer, stats, metrics. */
+static int setup_pool(struct daemon *d)
+{
+	const struct config_daemon *c = &d->config->daemon;
+	int r = pool_new(d->base, &d->pool);
+
+	if (r < 0)
+		return log_err("cannot set up the relay pool"), r;
+	struct publisher_env pe = { .base = d->base, .pool = d->pool, .db = d->db, .cache = d->cache,
+				    .outbox = d->outbox, .verifier = d->verifier };
+	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier };
+	if (publisher_new(&pe, &d->publisher) < 0 || syncer_new(&se, &d->syncer) < 0 ||
+	    stats_new(d->base, d->pool, &d->stats) < 0)
+		return log_err("out of memory"), -ENOMEM;
+	struct metrics_env me = { .base = d->base, .pool = d->pool, .stats = d->stats, .outbox = d->outbox,
+				  .cache = d->cache };
+	return metrics_new(&me, c->metrics_host, c->metrics_port, &d->metrics);
 }
 
 int daemon_setup(struct daemon *d, const char *config_path, struct config *config)
@@ -195,22 +286,8 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 	d->base = event_base_new();
 	if (!d->base)
 		return log_err("cannot create the event loop"), -ENOMEM;
-	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
-	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
-	d->sig_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
-	if (!d->sig_term || !d->sig_int || !d->sig_hup || evsignal_add(d->sig_term, NULL) < 0 ||
-	    evsignal_add(d->sig_int, NULL) < 0 || evsignal_add(d->sig_hup, NULL) < 0)
-		return log_err("cannot install signal handlers"), -ENOMEM;
-	if (config->daemon.key) {
-		char *why = NULL;
-		r = key_load(config->daemon.key, &d->key, &why);
-		if (r < 0) {
-			log_err("%s", why ? why : "cannot load the key file");
-			free(why);
-			return r;
-		}
-		log_info("signing key loaded: pubkey %s", key_pubkey_hex(d->key));
-	}
+	if ((r = setup_signals(d)) < 0 || (r = load_key(d)) < 0)
+		return r;
 	r = verifier_new(d->base, verify_threads(config), &d->verifier);
 	if (r < 0)
 		return log_err("cannot start signature verification"), r;
@@ -218,23 +295,20 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		log_info("signature verification on %u worker threads", verifier_threads(d->verifier));
 	else
 		log_info("signature verification on the event loop");
-	r = open_cache(d);
-	if (r < 0)
+	if ((r = open_storage(d)) < 0 || (r = setup_pool(d)) < 0)
 		return r;
-	r = pool_new(d, &d->pool);
-	if (r < 0)
-		return log_err("cannot set up the relay pool"), r;
+	d->ctx = (struct opctx){ .base = d->base, .config = config, .key = d->key, .pool = d->pool, .db = d->db,
+				 .cache = d->cache, .outbox = d->outbox, .publisher = d->publisher,
+				 .syncer = d->syncer, .verifier = d->verifier, .stats = d->stats,
+				 .metrics = d->metrics, .owner = d, .reload = ctx_reload, .info = ctx_info };
 	r = service_listen_fd(config->daemon.socket, &fd);
 	if (r < 0)
 		return r;
-	r = control_new(d, fd, &d->control);
+	r = control_new(d->base, &config->daemon, fd, &d->ctx, &d->control);
 	if (r < 0)
 		return r;
 	pool_apply_config(d->pool, d->config);
-	outbox_resume(d);
-	r = metrics_listen(d);
-	if (r < 0)
-		return r;
+	publisher_resume(d->publisher);
 	return 0;
 }
 
@@ -242,7 +316,7 @@ int daemon_run(struct daemon *d)
 {
 	log_notice("relaypoold " RELAYPOOL_VERSION " started with %s (%zu relays, %zu groups)", d->config_path,
 		   d->config->n_relays, d->config->n_groups);
-	if (service_ready(d) < 0)
+	if (service_ready(d->base, status_line, d) < 0)
 		return 1;
 	if (event_base_dispatch(d->base) < 0)
 		return log_err("event loop failed"), 1;
@@ -253,12 +327,18 @@ int daemon_run(struct daemon *d)
 void daemon_free(struct daemon *d)
 {
 	service_free();
-	metrics_close(d);
+	metrics_free(d->metrics);
 	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
+	syncer_free(d->syncer);     /* while the sessions its pages use still exist */
 	control_free(d->control);
 	pool_free(d->pool); /* abandons jobs: their outbox rows stay pending */
+	if (d->db)
+		db_flush(d->db); /* the last commit's callbacks still find the requests they answer */
+	publisher_free(d->publisher);
+	stats_free(d->stats);
 	outbox_free(d->outbox);
-	cache_close(d->cache); /* commits the last batch */
+	cache_free(d->cache);
+	db_close(d->db);
 	if (d->stop_timer)
 		event_free(d->stop_timer);
 	if (d->sig_term)

@@ -1,5 +1,6 @@
-/* daemon.h - the daemon's context: event loop, current configuration, control socket,
- * signals, reload and shutdown. */
+/* daemon.h - the daemon as a whole: it creates every module in order, wires them together
+ * (each gets what it needs at creation), and owns the loop, the current configuration,
+ * signals, reload and shutdown. Only main.c uses it. */
 #ifndef RELAYPOOL_DAEMON_H
 #define RELAYPOOL_DAEMON_H
 
@@ -9,26 +10,37 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "opctx.h"
+
+struct cache;
 struct config;
 struct control;
+struct db;
 struct key;
-struct pool;
-struct verifier;
-struct cache;
+struct metrics;
 struct outbox;
-struct evhttp;
+struct pool;
+struct publisher;
+struct stats;
+struct syncer;
+struct verifier;
 
 struct daemon {
 	struct event_base *base;
 	char *config_path;
 	struct config *config;
-	struct control *control;
 	struct key *key; /* NULL without [daemon] key */
-	struct pool *pool;
 	struct verifier *verifier;
+	struct db *db;
 	struct cache *cache;
 	struct outbox *outbox;
-	struct evhttp *metrics_http; /* [daemon] metrics_listen */
+	struct pool *pool;
+	struct publisher *publisher;
+	struct syncer *syncer;
+	struct stats *stats;
+	struct metrics *metrics;
+	struct control *control;
+	struct opctx ctx; /* what the op handlers get */
 	unsigned stop_pending; /* pool and clients still closing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;

@@ -9,7 +9,7 @@
 #include "key.h"
 #include "log.h"
 #include "proto.h"
-#include "sd.h"
+#include "service.h"
 
 enum action { ACT_RUN, ACT_CHECK, ACT_PRINT, ACT_VERSION, ACT_HELP };
 

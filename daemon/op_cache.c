@@ -5,49 +5,20 @@
 
 #include "cache.h"
 #include "config.h"
-#include "control.h"
-#include "daemon.h"
 #include "filter.h"
 #include "hex.h"
 #include "log.h"
-#include "ops.h"
+#include "op_cache.h"
+#include "opctx.h"
 #include "outbox.h"
 #include "pool.h"
+#include "publish.h"
 #include "relay.h"
+#include "request.h"
 #include "sync.h"
 
 /* Rows per loop turn: a large query never holds the loop for long. */
 #define QUERY_STEP 256
-
-/* "filter": {...} or "filters": [{...}, ...] -> a validated array (new reference). */
-static json_t *request_filters(struct request *r, json_t *args)
-{
-	json_t *one = json_object_get(args, "filter"), *many = json_object_get(args, "filters"), *v;
-	char err[256];
-	size_t i;
-
-	if (one && many) {
-		request_fail(r, RP_ERR_INVALID_FIELD, "give either \"filter\" or \"filters\", not both");
-		return NULL;
-	}
-	if (!one && !many) {
-		request_fail(r, RP_ERR_MISSING_FIELD, "a query needs \"filter\" (an object) or \"filters\" (an array)");
-		return NULL;
-	}
-	many = one ? json_pack("[O]", one) : json_incref(many);
-	if (json_array_size(many) == 0 || json_array_size(many) > 64) {
-		request_fail(r, RP_ERR_INVALID_FILTER, "\"filters\" must hold 1 to 64 filters");
-		json_decref(many);
-		return NULL;
-	}
-	json_array_foreach(many, i, v)
-		if (filter_validate(v, err, sizeof(err)) < 0) {
-			request_fail(r, RP_ERR_INVALID_FILTER, "filter %zu: %s", i, err);
-			json_decref(many);
-			return NULL;
-		}
-	return many;
-}
 
 /* ---- query ------------------------------------------------------------------------------- */
 
@@ -92,8 +63,8 @@ end:
 
 void op_query(struct request *r, json_t *args)
 {
-	struct daemon *d = request_daemon(r);
-	json_t *filters = request_filters(r, args), *lim = json_object_get(args, "limit");
+	struct opctx *o = opctx_of(r);
+	json_t *filters = opctx_filters(r, args), *lim = json_object_get(args, "limit");
 	struct query *q;
 	char *why = NULL;
 	struct timeval now = { 0, 0 };
@@ -106,7 +77,7 @@ void op_query(struct request *r, json_t *args)
 		return;
 	}
 	q = calloc(1, sizeof(*q));
-	if (!q || cache_query(d->cache, filters, lim ? json_integer_value(lim) : -1, &q->st, &why) < 0) {
+	if (!q || cache_query(o->cache, filters, lim ? json_integer_value(lim) : -1, &q->st, &why) < 0) {
 		request_fail(r, why ? RP_ERR_INVALID_FILTER : RP_ERR_INTERNAL, "%s", why ? why : "out of memory");
 		free(why);
 		free(q);
@@ -115,7 +86,7 @@ void op_query(struct request *r, json_t *args)
 	}
 	json_decref(filters);
 	q->r = r;
-	q->step = evtimer_new(d->base, query_step, q);
+	q->step = evtimer_new(o->base, query_step, q);
 	if (!q->step) {
 		sqlite3_finalize(q->st);
 		free(q);
@@ -129,11 +100,11 @@ void op_query(struct request *r, json_t *args)
 
 void op_sync(struct request *r, json_t *args)
 {
-	struct daemon *d = request_daemon(r);
+	struct opctx *o = opctx_of(r);
 	json_t *group = json_object_get(args, "group"), *relay = json_object_get(args, "relay");
 	json_t *filter = json_object_get(args, "filter"), *since = json_object_get(args, "since");
 	struct sync_params p = { .progress = json_is_true(json_object_get(args, "progress")) };
-	char *names[1024];
+	struct relay *rels[1024];
 	size_t n = 0;
 	char err[256];
 
@@ -151,7 +122,7 @@ void op_sync(struct request *r, json_t *args)
 		p.since = json_integer_value(since);
 	}
 	if (group) {
-		const struct config_group *g = config_find_group(d->config, json_string_value(group));
+		const struct config_group *g = config_find_group(o->config, json_string_value(group));
 		if (!g) {
 			request_fail(r, RP_ERR_UNKNOWN_GROUP, "no group \"%s\" is configured", json_string_value(group));
 			return;
@@ -164,13 +135,20 @@ void op_sync(struct request *r, json_t *args)
 			request_fail(r, RP_ERR_INVALID_FILTER, "group \"%s\" has no filter to sync", g->name);
 			return;
 		}
+		/* The group's relays as configured; one that is not (any more) fails alone. */
+		for (size_t i = 0; i < g->n_relays && n < 1024; i++) {
+			struct relay *rel = pool_find_relay(o->pool, g->relays[i]);
+			if (!rel) {
+				request_fail(r, RP_ERR_UNKNOWN_RELAY, "relay %s of group %s is not configured", g->relays[i],
+					     g->name);
+				for (size_t k = 0; k < n; k++)
+					relay_unref(rels[k]);
+				return;
+			}
+			rels[n++] = relay_ref(rel);
+		}
 		p.filter = g->filter;
-		for (size_t i = 0; i < g->n_relays && n < 1024; i++)
-			names[n++] = g->relays[i];
 	} else {
-		struct relay *rel = ops_relay_or_fail(r, json_string_value(relay));
-		if (!rel)
-			return;
 		if (!filter) {
 			request_fail(r, RP_ERR_MISSING_FIELD, "a relay sync needs \"filter\"");
 			return;
@@ -179,22 +157,24 @@ void op_sync(struct request *r, json_t *args)
 			request_fail(r, RP_ERR_INVALID_FILTER, "%s", err);
 			return;
 		}
+		rels[0] = opctx_relay_or_fail(r, json_string_value(relay));
+		if (!rels[0])
+			return;
+		n = 1;
 		p.filter = filter;
-		names[n++] = rel->name;
 	}
 	log_request(LOG_INFO, request_id_text(r), "sync of %zu relay%s", n, n == 1 ? "" : "s");
-	sync_start(d, r, names, n, &p);
+	sync_start(o->syncer, r, rels, n, &p);
 }
 
 /* ---- outbox ------------------------------------------------------------------------------- */
 
 void op_outbox(struct request *r, json_t *args)
 {
-	struct daemon *d = request_daemon(r);
+	struct opctx *o = opctx_of(r);
 	const char *state = json_string_value(json_object_get(args, "state"));
 	json_t *relay = json_object_get(args, "relay"), *lim = json_object_get(args, "limit"), *rows;
-	const char *url = NULL;
-	char *why = NULL;
+	char *url = NULL, *why = NULL;
 
 	if (state && strcmp(state, "all") == 0)
 		state = NULL;
@@ -203,18 +183,20 @@ void op_outbox(struct request *r, json_t *args)
 		return;
 	}
 	if (relay) {
-		struct relay *rel = ops_relay_or_fail(r, json_string_value(relay));
+		struct relay *rel = opctx_relay_or_fail(r, json_string_value(relay));
 		if (!rel)
 			return;
-		url = rel->url;
+		url = strdup(relay_url(rel));
+		relay_unref(rel);
 	}
-	rows = outbox_list(d, state, url, lim ? json_integer_value(lim) : 1000, &why);
+	rows = publisher_rows(o->publisher, state, url, lim ? json_integer_value(lim) : 1000, &why);
+	free(url);
 	if (!rows) {
 		request_fail(r, RP_ERR_INTERNAL, "cannot read the outbox: %s", why ? why : "?");
 		free(why);
 		return;
 	}
-	request_reply(r, json_pack("{s:o, s:o}", "rows", rows, "counts", outbox_counts(d)));
+	request_reply(r, json_pack("{s:o, s:o}", "rows", rows, "counts", outbox_counts(o->outbox)));
 }
 
 /* "row": N or "event_id": hex -> the selection; false (answered) if neither is valid. */
@@ -246,8 +228,8 @@ static bool outbox_selection(struct request *r, json_t *args, int64_t *oid, uint
 	return true;
 }
 
-static void outbox_change(struct request *r, json_t *args, int (*fn)(struct daemon *, int64_t, const uint8_t *),
-			  const char *verb)
+static void outbox_change(struct request *r, json_t *args,
+			  int (*fn)(struct publisher *, int64_t, const uint8_t *), const char *verb)
 {
 	int64_t oid;
 	uint8_t id[32];
@@ -256,7 +238,7 @@ static void outbox_change(struct request *r, json_t *args, int (*fn)(struct daem
 
 	if (!outbox_selection(r, args, &oid, id, &by_id))
 		return;
-	n = fn(request_daemon(r), oid, by_id ? id : NULL);
+	n = fn(opctx_of(r)->publisher, oid, by_id ? id : NULL);
 	if (n < 0)
 		request_fail(r, RP_ERR_INTERNAL, "the outbox could not be changed");
 	else if (n == 0)
@@ -270,10 +252,10 @@ static void outbox_change(struct request *r, json_t *args, int (*fn)(struct daem
 
 void op_outbox_retry(struct request *r, json_t *args)
 {
-	outbox_change(r, args, outbox_retry, "retry");
+	outbox_change(r, args, publisher_retry, "retry");
 }
 
 void op_outbox_drop(struct request *r, json_t *args)
 {
-	outbox_change(r, args, outbox_drop, "drop");
+	outbox_change(r, args, publisher_drop, "drop");
 }

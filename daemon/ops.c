@@ -1,12 +1,20 @@
-/* ops.c - the op table: every control operation, its fields and its handler. Adding an op
+/* ops.c - the op table: every control operation, its fields and its handler; and hello,
+ * which lists the ops. Adding an op
  * means a row here, a handler in an op_*.c file, names in common/proto.h and a section in
  * docs/PROTOCOL.md. */
-#include "control.h"
-#include "daemon.h"
+#include "log.h"
+#include "op_cache.h"
+#include "op_event.h"
+#include "op_publish.h"
+#include "op_stats.h"
+#include "op_status.h"
+#include "opctx.h"
 #include "ops.h"
-#include "pool.h"
 #include "proto.h"
+#include "request.h"
 #include "util.h"
+
+static void op_hello(struct request *r, json_t *args);
 
 static const struct field_def hello_fields[] = {
 	{ "client", FT_STRING, false },
@@ -101,15 +109,6 @@ json_t *ops_names(void)
 	return a;
 }
 
-struct relay *ops_relay_or_fail(struct request *r, const char *name_or_url)
-{
-	struct relay *rel = pool_find_relay(request_daemon(r)->pool, name_or_url);
-
-	if (!rel)
-		request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"", name_or_url);
-	return rel;
-}
-
 const char *ops_type_name(unsigned types)
 {
 	switch (types) {
@@ -124,4 +123,18 @@ const char *ops_type_name(unsigned types)
 	case FT_OBJECT | FT_STRING: return "an object or a string";
 	default: return "a value of another type";
 	}
+}
+
+/* hello: who we are, the protocol, the ops, and how many requests a client should keep
+ * outstanding. */
+static void op_hello(struct request *r, json_t *args)
+{
+	json_t *client = json_object_get(args, "client");
+
+	if (client)
+		log_info("control: request %s: hello from \"%s\" (pid %d)", request_id_text(r), json_string_value(client),
+			 (int)request_peer(r)->pid);
+	request_reply(r, json_pack("{s:s, s:s, s:i, s:o, s:i}", "daemon", "relaypoold", "version", RELAYPOOL_VERSION,
+				   "protocol", RP_PROTO_VERSION, "ops", ops_names(), "window",
+				   (int)opctx_window(opctx_of(r))));
 }

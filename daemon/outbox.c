@@ -1,30 +1,17 @@
-/* outbox.c - the durable outbox: rows (event, relay) in the cache database, their life
- * (pending -> accepted | rejected | expired; "in flight" is what the relay's job says), the
- * waiter that records each job's outcome, resumption of pending rows at start and reload,
- * and the operator's view (list, retry, drop). */
+/* outbox.c - the durable outbox's rows: adding and settling them inside db.c's batches,
+ * the pending ones for redelivery, and the operator's view (list, select, re-arm, delete). */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
-#include "cache.h"
-#include "daemon.h"
+#include "clock.h"
+#include "db.h"
 #include "hex.h"
 #include "log.h"
 #include "outbox.h"
-#include "pool.h"
-#include "relay.h"
 
 struct outbox {
-	struct cache *c;
+	struct db *db;
 	sqlite3_stmt *add_event, *add_row, *update_row;
-};
-
-/* Records one job's outcome in its row; stays attached so a late OK upgrades the row. */
-struct row_waiter {
-	struct job_waiter w;
-	struct daemon *d;
-	int64_t oid;
-	int64_t relay_id;
 };
 
 const char *outbox_state_name(enum outbox_state s)
@@ -38,39 +25,28 @@ const char *outbox_state_name(enum outbox_state s)
 	return "?";
 }
 
-static sqlite3_stmt *use(sqlite3_stmt *st)
+static int db_err(struct outbox *o, const char *what)
 {
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return st;
-}
-
-static int db_error(struct outbox *o, const char *what)
-{
-	log_err("outbox: %s: %s", what, sqlite3_errmsg(cache_db(o->c)));
+	log_err("outbox: %s: %s", what, sqlite3_errmsg(db_handle(o->db)));
 	return -EIO;
 }
 
-int outbox_new(struct cache *c, struct outbox **out)
+int outbox_new(struct db *db, struct outbox **out)
 {
 	struct outbox *o = calloc(1, sizeof(*o));
-	sqlite3 *db = cache_db(c);
 
 	if (!o)
 		return -ENOMEM;
-	o->c = c;
-	if (sqlite3_prepare_v3(db,
-			       "INSERT INTO outbox_events(id, json, created_at) VALUES(?1, ?2, ?3) "
-			       "ON CONFLICT(id) DO UPDATE SET json = coalesce(json, excluded.json) RETURNING oeid",
-			       -1, SQLITE_PREPARE_PERSISTENT, &o->add_event, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(db,
-			       "INSERT INTO outbox(oeid, relay, state, attempts, created_at, updated_at) "
-			       "VALUES(?1, ?2, 0, 0, ?3, ?3) ON CONFLICT(oeid, relay) DO UPDATE SET state = 0, "
-			       "attempts = 0, message = NULL, updated_at = excluded.updated_at RETURNING oid",
-			       -1, SQLITE_PREPARE_PERSISTENT, &o->add_row, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(db, "UPDATE outbox SET state = ?2, attempts = ?3, message = ?4, updated_at = ?5 WHERE oid = ?1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &o->update_row, NULL) != SQLITE_OK) {
-		db_error(o, "preparing statements");
+	o->db = db;
+	if (db_prepare(db, &o->add_event,
+		       "INSERT INTO outbox_events(id, json, created_at) VALUES(?1, ?2, ?3) "
+		       "ON CONFLICT(id) DO UPDATE SET json = coalesce(json, excluded.json) RETURNING oeid") < 0 ||
+	    db_prepare(db, &o->add_row,
+		       "INSERT INTO outbox(oeid, relay, state, attempts, created_at, updated_at) "
+		       "VALUES(?1, ?2, 0, 0, ?3, ?3) ON CONFLICT(oeid, relay) DO UPDATE SET state = 0, "
+		       "attempts = 0, message = NULL, updated_at = excluded.updated_at RETURNING oid") < 0 ||
+	    db_prepare(db, &o->update_row,
+		       "UPDATE outbox SET state = ?2, attempts = ?3, message = ?4, updated_at = ?5 WHERE oid = ?1") < 0) {
 		outbox_free(o);
 		return -EIO;
 	}
@@ -90,15 +66,14 @@ void outbox_free(struct outbox *o)
 
 int outbox_add(struct outbox *o, const struct nostr_event *ev, bool in_cache, int64_t relay, int64_t *oid)
 {
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall_s(), oeid;
 	sqlite3_stmt *st;
 	const char *json;
 	size_t len;
-	int r;
 
-	if (cache_write_begin(o->c) < 0)
+	if (db_begin(o->db) < 0)
 		return -EIO;
-	st = use(o->add_event);
+	st = db_use(o->add_event);
 	sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
 	if (!in_cache) {
 		json = event_json(ev, &len);
@@ -107,20 +82,19 @@ int outbox_add(struct outbox *o, const struct nostr_event *ev, bool in_cache, in
 		sqlite3_bind_text(st, 2, json, (int)len, SQLITE_STATIC);
 	}
 	sqlite3_bind_int64(st, 3, now);
-	r = sqlite3_step(st);
-	if (r != SQLITE_ROW)
-		return db_error(o, "storing an event");
-	int64_t oeid = sqlite3_column_int64(st, 0);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		return db_err(o, "storing an event");
+	oeid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	st = use(o->add_row);
+	st = db_use(o->add_row);
 	sqlite3_bind_int64(st, 1, oeid);
 	sqlite3_bind_int64(st, 2, relay);
 	sqlite3_bind_int64(st, 3, now);
 	if (sqlite3_step(st) != SQLITE_ROW)
-		return db_error(o, "adding a row");
+		return db_err(o, "adding a row");
 	*oid = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	cache_write_done(o->c);
+	db_wrote(o->db, 1);
 	return 0;
 }
 
@@ -128,144 +102,57 @@ int outbox_settle(struct outbox *o, int64_t oid, enum outbox_state state, unsign
 {
 	sqlite3_stmt *st;
 
-	if (cache_write_begin(o->c) < 0)
+	if (db_begin(o->db) < 0)
 		return -EIO;
-	st = use(o->update_row);
+	st = db_use(o->update_row);
 	sqlite3_bind_int64(st, 1, oid);
 	sqlite3_bind_int(st, 2, state);
 	sqlite3_bind_int(st, 3, (int)attempts);
 	if (msg)
 		sqlite3_bind_text(st, 4, msg, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)clock_wall_s());
 	if (sqlite3_step(st) != SQLITE_DONE)
-		return db_error(o, "updating a row");
-	cache_write_done(o->c);
+		return db_err(o, "updating a row");
+	db_wrote(o->db, 1);
 	return 0;
 }
 
-/* ---- delivery ----------------------------------------------------------------------------- */
-
-static void row_done(struct job_waiter *w, const struct job *job)
-{
-	struct row_waiter *rw = (struct row_waiter *)w;
-	struct outbox *o = rw->d->outbox;
-
-	switch (job->status) {
-	case JOB_ACCEPTED:
-		outbox_settle(o, rw->oid, OUTBOX_ACCEPTED, job->attempts, job->message);
-		cache_mark(rw->d->cache, job->id, rw->relay_id, CACHE_DELIVERED);
-		break;
-	case JOB_REJECTED:
-		outbox_settle(o, rw->oid, OUTBOX_REJECTED, job->attempts, job->message);
-		break;
-	case JOB_FAILED:
-		outbox_settle(o, rw->oid, OUTBOX_EXPIRED, job->attempts, job->message);
-		break;
-	case JOB_PENDING:
-	case JOB_ABANDONED:
-		/* Not delivered and not given up: the row stays pending for the next start. */
-		break;
-	}
-}
-
-static void row_release(struct job_waiter *w)
-{
-	free(w);
-}
-
-static int deliver_at(struct daemon *d, struct relay *r, const struct nostr_event *ev, int64_t oid, int64_t created_at)
-{
-	struct row_waiter *rw = calloc(1, sizeof(*rw));
-	int e;
-
-	if (!rw)
-		return -ENOMEM;
-	rw->w.done = row_done;
-	rw->w.release = row_release;
-	rw->w.keep = true;
-	rw->d = d;
-	rw->oid = oid;
-	e = relay_cache_id(r, d->cache, &rw->relay_id);
-	if (e == 0)
-		e = relay_submit_at(r, ev, created_at, &rw->w);
-	if (e < 0)
-		free(rw);
-	return e;
-}
-
-int outbox_deliver(struct daemon *d, struct relay *r, const struct nostr_event *ev, int64_t oid)
-{
-	return deliver_at(d, r, ev, oid, (int64_t)time(NULL));
-}
-
-int outbox_resume(struct daemon *d)
+int outbox_each_pending(struct outbox *o, int (*fn)(void *arg, const struct outbox_row *row), void *arg)
 {
 	sqlite3_stmt *st;
-	int n = 0, skipped = 0, r;
+	int r, stop = 0;
 
-	if (sqlite3_prepare_v2(cache_db(d->cache),
+	if (sqlite3_prepare_v2(db_handle(o->db),
 			       "SELECT o.oid, r.url, coalesce(e.json, c.json), e.created_at FROM outbox o "
 			       "JOIN relays r ON r.relay = o.relay JOIN outbox_events e ON e.oeid = o.oeid "
 			       "LEFT JOIN events c ON c.id = e.id WHERE o.state = 0 ORDER BY o.oid",
 			       -1, &st, NULL) != SQLITE_OK)
-		return db_error(d->outbox, "loading pending rows");
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct relay *rel = pool_find_relay(d->pool, (const char *)sqlite3_column_text(st, 1));
-		struct nostr_event ev;
-		struct event_error err;
-		if (!rel) {
-			skipped++;
-			continue;
-		}
-		if (sqlite3_column_type(st, 2) == SQLITE_NULL) {
-			/* The cache replaced it with a newer version of the same replaceable event. */
-			outbox_settle(d->outbox, sqlite3_column_int64(st, 0), OUTBOX_EXPIRED, 0,
-				      "expired: superseded by a newer version of this replaceable event");
-			continue;
-		}
-		if (event_parse((const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2), &ev, &err) < 0) {
-			log_err("outbox: row %lld holds an invalid event (%s), leaving it", (long long)sqlite3_column_int64(st, 0),
-				err.message);
-			continue;
-		}
-		if (!relay_has_pending(rel, ev.id) && relay_queued(rel) < rel->opts.queue &&
-		    deliver_at(d, rel, &ev, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 3)) == 0)
-			n++;
-		event_clear(&ev);
+		return db_err(o, "loading pending rows");
+	while (!stop && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		struct outbox_row row = {
+			.oid = sqlite3_column_int64(st, 0),
+			.url = (const char *)sqlite3_column_text(st, 1),
+			.json = (const char *)sqlite3_column_text(st, 2),
+			.json_len = (size_t)sqlite3_column_bytes(st, 2),
+			.created_at = sqlite3_column_int64(st, 3),
+		};
+		stop = fn(arg, &row);
 	}
 	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return db_error(d->outbox, "loading pending rows");
-	if (n)
-		log_notice("outbox: resumed delivery of %d pending events", n);
-	if (skipped)
-		log_warn("outbox: %d pending rows are for relays that are not configured; they wait (or drop them)",
-			 skipped);
-	return n;
+	if (stop < 0)
+		return stop;
+	if (!stop && r != SQLITE_DONE)
+		return db_err(o, "loading pending rows");
+	return 0;
 }
 
 /* ---- the operator's view ------------------------------------------------------------------ */
 
-/* "in_flight" overlays "pending" when the relay's job is out on a session right now. */
-static const char *live_state(struct daemon *d, enum outbox_state st, const char *url, const uint8_t *id)
-{
-	struct relay *r;
-	(void)id;
-
-	if (st != OUTBOX_PENDING)
-		return outbox_state_name(st);
-	r = pool_find_relay(d->pool, url);
-	if (!r)
-		return "pending (relay not configured)";
-	return relay_job_in_flight(r, id) ? "in_flight" : "pending";
-}
-
-json_t *outbox_list(struct daemon *d, const char *state_filter, const char *relay_url, long long limit, char **why)
+json_t *outbox_list(struct outbox *o, const char *state_filter, const char *relay_url, long long limit, char **why)
 {
 	char sql[512];
 	sqlite3_stmt *st;
 	json_t *rows = json_array();
-	int r;
 
 	*why = NULL;
 	snprintf(sql, sizeof(sql),
@@ -274,24 +161,21 @@ json_t *outbox_list(struct daemon *d, const char *state_filter, const char *rela
 		 "WHERE 1 %s %s ORDER BY o.oid LIMIT ?1",
 		 !state_filter ? "" : strcmp(state_filter, "pending") == 0 ? "AND o.state = 0" : "AND o.state IN (2, 3)",
 		 relay_url ? "AND r.url = ?2" : "");
-	if (sqlite3_prepare_v2(cache_db(d->cache), sql, -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(db_handle(o->db), sql, -1, &st, NULL) != SQLITE_OK) {
 		json_decref(rows);
-		*why = strdup(sqlite3_errmsg(cache_db(d->cache)));
+		*why = strdup(sqlite3_errmsg(db_handle(o->db)));
 		return NULL;
 	}
 	sqlite3_bind_int64(st, 1, limit);
 	if (relay_url)
 		sqlite3_bind_text(st, 2, relay_url, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const uint8_t *id = sqlite3_column_blob(st, 1);
-		const char *url = (const char *)sqlite3_column_text(st, 2);
-		struct relay *rel = pool_find_relay(d->pool, url);
+	while (sqlite3_step(st) == SQLITE_ROW) {
 		char hex[65];
-		hex_encode(id, 32, hex);
+		hex_encode(sqlite3_column_blob(st, 1), 32, hex);
 		json_array_append_new(
-			rows, json_pack("{s:I, s:s, s:s, s:s?, s:s, s:i, s:s?, s:I, s:I}", "row", sqlite3_column_int64(st, 0),
-					"event_id", hex, "url", url, "relay", rel ? rel->name : NULL, "state",
-					live_state(d, (enum outbox_state)sqlite3_column_int(st, 3), url, id), "attempts",
+			rows, json_pack("{s:I, s:s, s:s, s:s, s:i, s:s?, s:I, s:I}", "row", sqlite3_column_int64(st, 0),
+					"event_id", hex, "url", (const char *)sqlite3_column_text(st, 2), "state",
+					outbox_state_name((enum outbox_state)sqlite3_column_int(st, 3)), "attempts",
 					sqlite3_column_int(st, 4), "message", (const char *)sqlite3_column_text(st, 5),
 					"created_at", sqlite3_column_int64(st, 6), "updated_at", sqlite3_column_int64(st, 7)));
 	}
@@ -299,14 +183,13 @@ json_t *outbox_list(struct daemon *d, const char *state_filter, const char *rela
 	return rows;
 }
 
-/* The rows selected by oid or event id: (oid, relay url, event id) each. */
-static json_t *select_rows(struct daemon *d, int64_t oid, const uint8_t *event_id)
+json_t *outbox_select(struct outbox *o, int64_t oid, const uint8_t *event_id)
 {
 	sqlite3_stmt *st;
 	json_t *rows = json_array();
 	char hex[65];
 
-	if (sqlite3_prepare_v2(cache_db(d->cache),
+	if (sqlite3_prepare_v2(db_handle(o->db),
 			       oid > 0 ? "SELECT o.oid, r.url, e.id FROM outbox o JOIN relays r ON r.relay = o.relay "
 					 "JOIN outbox_events e ON e.oeid = o.oeid WHERE o.oid = ?1"
 				       : "SELECT o.oid, r.url, e.id FROM outbox o JOIN relays r ON r.relay = o.relay "
@@ -326,72 +209,55 @@ static json_t *select_rows(struct daemon *d, int64_t oid, const uint8_t *event_i
 	return rows;
 }
 
-static int exec_rows(struct daemon *d, const char *sql, json_t *rows)
+/* One statement over every selected row, all in one savepoint. */
+static int exec_rows(struct outbox *o, const char *sql, const json_t *rows)
 {
 	size_t i;
 	json_t *row;
 	sqlite3_stmt *st;
+	int r = 0;
 
-	if (cache_write_begin(d->cache) < 0 ||
-	    sqlite3_prepare_v2(cache_db(d->cache), sql, -1, &st, NULL) != SQLITE_OK)
+	if (db_savepoint(o->db) < 0)
 		return -EIO;
+	if (sqlite3_prepare_v2(db_handle(o->db), sql, -1, &st, NULL) != SQLITE_OK)
+		return db_release(o->db, db_err(o, "changing rows"));
 	json_array_foreach(rows, i, row) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(row, "row")));
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)clock_wall_s());
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return db_error(d->outbox, "changing rows");
+			r = db_err(o, "changing rows");
+			break;
 		}
-		cache_write_done(d->cache);
 	}
 	sqlite3_finalize(st);
-	return 0;
+	if (r == 0)
+		db_wrote(o->db, (unsigned)json_array_size(rows));
+	return db_release(o->db, r);
 }
 
-int outbox_retry(struct daemon *d, int64_t oid, const uint8_t *event_id)
+int outbox_rearm(struct outbox *o, const json_t *rows)
 {
-	json_t *rows = select_rows(d, oid, event_id);
-	int n = (int)json_array_size(rows);
-
-	if (n && exec_rows(d, "UPDATE outbox SET state = 0, attempts = 0, message = NULL, updated_at = ?2 WHERE oid = ?1",
-			   rows) < 0)
-		n = -EIO;
-	json_decref(rows);
-	if (n > 0)
-		outbox_resume(d);
-	return n;
+	return exec_rows(o, "UPDATE outbox SET state = 0, attempts = 0, message = NULL, updated_at = ?2 WHERE oid = ?1",
+			 rows);
 }
 
-int outbox_drop(struct daemon *d, int64_t oid, const uint8_t *event_id)
+int outbox_delete(struct outbox *o, const json_t *rows)
 {
-	json_t *rows = select_rows(d, oid, event_id), *row;
-	int n = (int)json_array_size(rows);
-	size_t i;
-
-	if (n && exec_rows(d, "DELETE FROM outbox WHERE oid = ?1 AND ?2 IS NOT NULL", rows) < 0)
-		n = -EIO;
-	json_array_foreach(rows, i, row) {
-		struct relay *r = pool_find_relay(d->pool, json_string_value(json_object_get(row, "url")));
-		uint8_t id[32];
-		if (r && hex_decode(json_string_value(json_object_get(row, "event_id")), 64, id) == 0)
-			relay_cancel(r, id);
-	}
-	json_decref(rows);
-	return n;
+	return exec_rows(o, "DELETE FROM outbox WHERE oid = ?1 AND ?2 IS NOT NULL", rows);
 }
 
-json_t *outbox_counts(struct daemon *d)
+json_t *outbox_counts(struct outbox *o)
 {
 	sqlite3_stmt *st;
-	json_t *o = json_pack("{s:i, s:i, s:i, s:i}", "pending", 0, "accepted", 0, "rejected", 0, "expired", 0);
+	json_t *c = json_pack("{s:i, s:i, s:i, s:i}", "pending", 0, "accepted", 0, "rejected", 0, "expired", 0);
 
-	if (sqlite3_prepare_v2(cache_db(d->cache), "SELECT state, count(*) FROM outbox GROUP BY state", -1, &st, NULL) !=
+	if (sqlite3_prepare_v2(db_handle(o->db), "SELECT state, count(*) FROM outbox GROUP BY state", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return o;
+		return c;
 	while (sqlite3_step(st) == SQLITE_ROW)
-		json_object_set_new(o, outbox_state_name((enum outbox_state)sqlite3_column_int(st, 0)),
+		json_object_set_new(c, outbox_state_name((enum outbox_state)sqlite3_column_int(st, 0)),
 				    json_integer(sqlite3_column_int64(st, 1)));
 	sqlite3_finalize(st);
-	return o;
+	return c;
 }

@@ -1,39 +1,131 @@
 /* pool.c - all relays: creation and reconfiguration from the config, the shared TLS
- * context and asynchronous DNS resolver, the pool-wide connect limiter (so a network blip
- * does not become a reconnect storm), draining removed relays, and orderly shutdown. */
+ * context, asynchronous DNS resolver and connect gate (so a network blip does not become a
+ * reconnect storm), draining removed relays, orderly shutdown, and the sums stats reads.
+ * Relays are freed from a deferred sweep, never from inside their own callbacks. */
 #include <errno.h>
 #include <event2/dns.h>
 #include <openssl/ssl.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
-#include "daemon.h"
+#include "gate.h"
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
-#include "stats.h"
 
-int pool_new(struct daemon *d, struct pool **out)
+struct pool {
+	struct event_base *base;
+	struct session_env env;
+	struct relay **relays;
+	unsigned n_relays, cap_relays;
+	struct event *sweep;
+	bool stopping;
+	void (*stopped)(void *arg);
+	void *stopped_arg;
+	struct pool_totals retired; /* figures of relays already freed */
+};
+
+static void schedule_sweep(struct pool *p)
+{
+	struct timeval now = { 0, 0 };
+
+	if (!evtimer_pending(p->sweep, NULL))
+		evtimer_add(p->sweep, &now);
+}
+
+/* ---- relays tell us ------------------------------------------------------------------------ */
+
+static void relay_idle_cb(void *owner, struct relay *r)
+{
+	relay_stop(r, "relay removed from the configuration");
+	schedule_sweep(owner);
+}
+
+static void session_stopped_cb(void *owner, struct relay *r)
+{
+	(void)r;
+	schedule_sweep(owner);
+}
+
+static const struct relay_owner_ops relay_callbacks = {
+	.idle = relay_idle_cb,
+	.session_stopped = session_stopped_cb,
+};
+
+/* ---- the sweep ---------------------------------------------------------------------------- */
+
+static void add_view(struct pool_totals *t, const struct relay_view *v, uint64_t now)
+{
+	t->inflight_area += integral_area(v->inflight_time, now);
+	t->waiting_area += integral_area(v->waiting_time, now);
+	t->completed += v->completed;
+	t->rate_limited += v->c->rate_limited;
+	t->timeouts += v->c->timeouts;
+}
+
+static void remove_at(struct pool *p, unsigned i)
+{
+	struct relay *r = p->relays[i];
+	struct relay_view v;
+
+	relay_view(r, &v);
+	add_view(&p->retired, &v, clock_now_us());
+	memmove(&p->relays[i], &p->relays[i + 1], (p->n_relays - i - 1) * sizeof(*p->relays));
+	p->n_relays--;
+	relay_retire(r);
+	relay_unref(r);
+}
+
+/* Frees relays whose sessions all stopped, trims sessions a reload made surplus, and ends
+ * a shutdown. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pool *p = arg;
+
+	(void)fd, (void)what;
+	for (unsigned i = 0; i < p->n_relays;) {
+		struct relay *r = p->relays[i];
+		bool going = relay_draining(r) || p->stopping;
+		if (!going)
+			relay_trim_sessions(r);
+		if (going && relay_all_stopped(r)) {
+			if (!p->stopping)
+				log_info("relay %s: drained and removed", relay_name(r));
+			remove_at(p, i);
+			continue;
+		}
+		i++;
+	}
+	if (p->stopping && p->n_relays == 0 && p->stopped) {
+		void (*done)(void *) = p->stopped;
+		p->stopped = NULL;
+		done(p->stopped_arg);
+	}
+}
+
+/* ---- life ---------------------------------------------------------------------------------- */
+
+int pool_new(struct event_base *base, struct pool **out)
 {
 	struct pool *p = calloc(1, sizeof(*p));
 	SSL_CTX *ctx;
 
 	if (!p)
 		return -ENOMEM;
-	p->d = d;
-	p->base = d->base;
-	TAILQ_INIT(&p->relays);
-	TAILQ_INIT(&p->connect_wait);
-	p->max_connecting = 16;
-	p->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!p->dns) {
+	p->base = base;
+	p->env.base = base;
+	p->env.dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!p->env.dns) {
 		/* No usable resolv.conf: IP literals still work; names fail per connection. */
 		log_warn("pool: no DNS resolver configured (/etc/resolv.conf?), relay host names will not resolve");
-		p->dns = evdns_base_new(d->base, 0);
+		p->env.dns = evdns_base_new(base, 0);
 	}
 	ctx = SSL_CTX_new(TLS_client_method());
-	if (!p->dns || !ctx) {
-		SSL_CTX_free(ctx);
+	p->env.ssl_ctx = ctx;
+	p->env.gate = gate_new(16);
+	p->sweep = evtimer_new(base, sweep_cb, p);
+	if (!p->env.dns || !ctx || !p->env.gate || !p->sweep) {
 		pool_free(p);
 		return -ENOMEM;
 	}
@@ -44,45 +136,37 @@ int pool_new(struct daemon *d, struct pool **out)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 		log_warn("pool: cannot load the system's CA certificates; wss:// relays will fail verification");
-	p->ssl_ctx = ctx;
-	if (stats_start(p) < 0) {
-		pool_free(p);
-		return -ENOMEM;
-	}
 	*out = p;
 	return 0;
 }
 
 void pool_free(struct pool *p)
 {
-	struct relay *r;
-
 	if (!p)
 		return;
-	while ((r = TAILQ_FIRST(&p->relays))) {
-		TAILQ_REMOVE(&p->relays, r, link);
-		relay_free(r);
-	}
-	stats_stop(p);
-	if (p->dns)
-		evdns_base_free(p->dns, 0);
-	SSL_CTX_free(p->ssl_ctx);
+	while (p->n_relays)
+		remove_at(p, p->n_relays - 1);
+	free(p->relays);
+	if (p->sweep)
+		event_free(p->sweep);
+	gate_free(p->env.gate);
+	if (p->env.dns)
+		evdns_base_free(p->env.dns, 0);
+	SSL_CTX_free(p->env.ssl_ctx);
 	free(p);
 }
 
-static struct relay *find_by_name(struct pool *p, const char *name, bool include_draining)
+static struct relay *find_by_name(const struct pool *p, const char *name)
 {
-	struct relay *r;
-
-	TAILQ_FOREACH(r, &p->relays, link)
-		if (strcmp(r->name, name) == 0 && (include_draining || !r->draining))
-			return r;
+	for (unsigned i = 0; i < p->n_relays; i++)
+		if (!relay_draining(p->relays[i]) && strcmp(relay_name(p->relays[i]), name) == 0)
+			return p->relays[i];
 	return NULL;
 }
 
-struct relay *pool_find_relay(struct pool *p, const char *name_or_url)
+struct relay *pool_find_relay(const struct pool *p, const char *name_or_url)
 {
-	struct relay *r = find_by_name(p, name_or_url, false);
+	struct relay *r = find_by_name(p, name_or_url);
 	struct wsurl u;
 	const char *why;
 	char normal[1400];
@@ -90,177 +174,140 @@ struct relay *pool_find_relay(struct pool *p, const char *name_or_url)
 	if (r || wsurl_parse(name_or_url, &u, &why) < 0)
 		return r;
 	wsurl_format(&u, normal, sizeof(normal));
-	TAILQ_FOREACH(r, &p->relays, link)
-		if (!r->draining && strcmp(r->url, normal) == 0)
-			return r;
+	for (unsigned i = 0; i < p->n_relays; i++)
+		if (!relay_draining(p->relays[i]) && strcmp(relay_url(p->relays[i]), normal) == 0)
+			return p->relays[i];
 	return NULL;
+}
+
+static int append(struct pool *p, struct relay *r)
+{
+	if (p->n_relays == p->cap_relays) {
+		unsigned ncap = p->cap_relays ? p->cap_relays * 2 : 16;
+		struct relay **v = reallocarray(p->relays, ncap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->relays = v;
+		p->cap_relays = ncap;
+	}
+	p->relays[p->n_relays++] = r;
+	return 0;
 }
 
 void pool_apply_config(struct pool *p, const struct config *c)
 {
-	struct relay *r, *next;
-
-	p->max_connecting = c->max_connecting;
+	gate_set_max(p->env.gate, c->max_connecting);
 	for (size_t i = 0; i < c->n_relays; i++) {
 		const struct config_relay *cfg = &c->relays[i];
-		r = find_by_name(p, cfg->name, true);
-		if (r && r->draining) {
-			/* Removed, then added back before it finished draining: start afresh. */
-			r->name[0] = '\0';
-			r = NULL;
-		}
+		/* A relay removed and added back before it finished draining starts afresh. */
+		struct relay *r = find_by_name(p, cfg->name);
 		if (r) {
 			relay_reconfigure(r, cfg);
 			continue;
 		}
-		r = relay_new(p, cfg);
-		if (!r) {
+		r = relay_new(&p->env, cfg, &relay_callbacks, p);
+		if (!r || append(p, r) < 0) {
 			log_err("pool: out of memory adding relay %s, ignoring", cfg->name);
-			continue;
+			if (r) {
+				relay_retire(r);
+				relay_unref(r);
+			}
 		}
-		TAILQ_INSERT_TAIL(&p->relays, r, link);
-		p->n_relays++;
 	}
-	for (r = TAILQ_FIRST(&p->relays); r; r = next) {
-		next = TAILQ_NEXT(r, link);
-		if (!r->draining && !config_find_relay(c, r->name))
+	for (unsigned i = 0; i < p->n_relays; i++) {
+		struct relay *r = p->relays[i];
+		if (!relay_draining(r) && !config_find_relay(c, relay_name(r)))
 			relay_drain(r);
 	}
 }
 
-/* ---- connect slots ----------------------------------------------------------------------- */
-
-static void grant_slots(struct pool *p)
+void pool_stop(struct pool *p, void (*done)(void *arg), void *arg)
 {
-	struct session *s;
-
-	while (p->connecting < p->max_connecting && (s = TAILQ_FIRST(&p->connect_wait))) {
-		TAILQ_REMOVE(&p->connect_wait, s, connect_link);
-		p->connecting++;
-		session_connect_now(s);
-	}
-}
-
-void pool_want_connect(struct pool *p, struct session *s)
-{
-	s->waiting_slot = true;
-	TAILQ_INSERT_TAIL(&p->connect_wait, s, connect_link);
-	grant_slots(p);
-}
-
-void pool_connect_done(struct pool *p, struct session *s)
-{
-	(void)s;
-	if (p->connecting > 0)
-		p->connecting--;
-	grant_slots(p);
-}
-
-void pool_cancel_connect(struct pool *p, struct session *s)
-{
-	if (s->waiting_slot) {
-		TAILQ_REMOVE(&p->connect_wait, s, connect_link);
-		s->waiting_slot = false;
-	}
-}
-
-/* ---- draining and stopping ------------------------------------------------------------- */
-
-static bool all_stopped(const struct relay *r)
-{
-	for (unsigned i = 0; i < r->n_sessions; i++)
-		if (r->sessions[i]->state != SESSION_STOPPED)
-			return false;
-	return true;
-}
-
-/* Frees relays whose sessions all stopped, and ends a shutdown. Runs from the loop, never
- * from inside a session's own callbacks. */
-static void sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct pool *p = arg;
-	struct relay *r, *next;
-	bool busy = false;
-
-	(void)fd, (void)what;
-	for (r = TAILQ_FIRST(&p->relays); r; r = next) {
-		next = TAILQ_NEXT(r, link);
-		for (unsigned i = r->n_sessions; i-- > r->opts.sessions;)
-			if (r->sessions[i]->state == SESSION_STOPPED && !r->draining && !p->stopping)
-				relay_remove_session(r, r->sessions[i]);
-		if ((r->draining || p->stopping) && all_stopped(r)) {
-			if (r->draining)
-				log_info("relay %s: drained and removed", r->name[0] ? r->name : "(replaced)");
-			TAILQ_REMOVE(&p->relays, r, link);
-			p->n_relays--;
-			relay_free(r);
-			continue;
-		}
-		busy = true;
-	}
-	if (p->stopping && !busy && p->stopped) {
-		void (*done)(struct daemon *) = p->stopped;
-		p->stopped = NULL;
-		done(p->d);
-	}
-}
-
-static void schedule_sweep(struct pool *p)
-{
-	event_base_once(p->base, -1, EV_TIMEOUT, sweep_cb, p, NULL);
-}
-
-void pool_relay_idle(struct pool *p, struct relay *r)
-{
-	for (unsigned i = 0; i < r->n_sessions; i++)
-		session_close(r->sessions[i], 1001, "relay removed from the configuration", true);
-	schedule_sweep(p);
-}
-
-void pool_session_stopped(struct pool *p, struct session *s)
-{
-	(void)s;
-	schedule_sweep(p);
-}
-
-void pool_stop(struct pool *p, void (*done)(struct daemon *d))
-{
-	struct relay *r;
-
 	p->stopping = true;
 	p->stopped = done;
-	TAILQ_FOREACH(r, &p->relays, link)
-		for (unsigned i = 0; i < r->n_sessions; i++)
-			session_close(r->sessions[i], 1001, "relaypoold shutting down", true);
+	p->stopped_arg = arg;
+	for (unsigned i = 0; i < p->n_relays; i++)
+		relay_stop(p->relays[i], "relaypoold shutting down");
 	schedule_sweep(p);
+}
+
+bool pool_stopping(const struct pool *p)
+{
+	return p->stopping;
+}
+
+unsigned pool_n_relays(const struct pool *p)
+{
+	return p->n_relays;
+}
+
+struct relay *pool_relay(const struct pool *p, unsigned i)
+{
+	return i < p->n_relays ? p->relays[i] : NULL;
 }
 
 /* ---- views ------------------------------------------------------------------------------- */
 
+void pool_totals(const struct pool *p, uint64_t now, struct pool_totals *t)
+{
+	*t = p->retired;
+	t->relays = t->relays_up = t->sessions = t->sessions_ready = t->configured = 0;
+	t->queued = t->inflight = 0;
+	for (unsigned i = 0; i < p->n_relays; i++) {
+		struct relay_view v;
+		relay_view(p->relays[i], &v);
+		add_view(t, &v, now);
+		t->relays++;
+		t->relays_up += v.sessions_ready > 0;
+		t->sessions += v.sessions;
+		t->sessions_ready += v.sessions_ready;
+		t->configured += v.opts->sessions * v.opts->inflight;
+		t->queued += v.queued;
+		t->inflight += v.inflight;
+	}
+}
+
+/* One relay as the relays op shows it: its view, its counters and its sessions. */
+static json_t *relay_json(const struct relay *r)
+{
+	struct relay_view v;
+	const struct relay_counters *c;
+	json_t *sessions = json_array(), *o;
+	const char *last_error = NULL, *why;
+
+	relay_view(r, &v);
+	c = v.c;
+	for (unsigned i = 0; i < relay_n_sessions(r); i++) {
+		const struct session *s = relay_session(r, i);
+		json_array_append_new(sessions, session_json(s));
+		if (session_last_error(s)[0])
+			last_error = session_last_error(s);
+	}
+	o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:s?, s:s?, s:b, s:I}", "name", v.name, "url", v.url,
+		      "draining", v.draining, "sessions_ready", (int)v.sessions_ready, "sessions_configured",
+		      (int)v.opts->sessions, "window", (int)v.opts->inflight, "inflight", (int)v.inflight, "queued",
+		      (int)v.queued, "last_error", last_error, "last_notice", v.last_notice[0] ? v.last_notice : NULL,
+		      "reachable", !relay_unreachable(r, &why), "cooldown_ms", (json_int_t)(v.cooldown_left_us / 1000));
+	json_object_set_new(o, "counters",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "submitted", (json_int_t)c->submitted, "accepted", (json_int_t)c->accepted,
+				      "duplicates", (json_int_t)c->duplicates, "rejected", (json_int_t)c->rejected,
+				      "rejected_invalid", (json_int_t)c->rejected_invalid, "rejected_other",
+				      (json_int_t)c->rejected_other, "auth_required", (json_int_t)c->auth_required,
+				      "rate_limited", (json_int_t)c->rate_limited, "failed", (json_int_t)c->failed,
+				      "timeouts", (json_int_t)c->timeouts, "retries", (json_int_t)c->retries, "late_oks",
+				      (json_int_t)c->late_oks, "reconnects", (json_int_t)c->reconnects, "notices",
+				      (json_int_t)c->notices, "queue_full", (json_int_t)c->queue_full, "expired",
+				      (json_int_t)c->expired));
+	json_object_set_new(o, "sessions", sessions);
+	return o;
+}
+
 json_t *pool_relays_json(const struct pool *p)
 {
 	json_t *a = json_array();
-	const struct relay *r;
 
-	TAILQ_FOREACH(r, &p->relays, link)
-		json_array_append_new(a, relay_json(r));
+	for (unsigned i = 0; i < p->n_relays; i++)
+		json_array_append_new(a, relay_json(p->relays[i]));
 	return a;
-}
-
-void pool_summary(const struct pool *p, unsigned *relays_up, unsigned *sessions_ready, unsigned *sessions_total,
-		  unsigned long long *queued, unsigned long long *inflight)
-{
-	const struct relay *r;
-
-	*relays_up = *sessions_ready = *sessions_total = 0;
-	*queued = *inflight = 0;
-	TAILQ_FOREACH(r, &p->relays, link) {
-		unsigned ready = relay_sessions_ready(r);
-		*relays_up += ready > 0;
-		*sessions_ready += ready;
-		*sessions_total += r->n_sessions;
-		*queued += r->queue_len;
-		for (unsigned i = 0; i < r->n_sessions; i++)
-			*inflight += r->sessions[i]->n_inflight;
-	}
 }

@@ -1,56 +1,40 @@
 /* pool.h - every relay of the daemon: creation from the config and changes on reload, the
- * shared TLS context and DNS resolver, the pool-wide limit on simultaneous connection
- * attempts, and orderly shutdown. */
+ * shared TLS context, DNS resolver and connect gate its sessions use, draining removed
+ * relays, orderly shutdown, and the pool-wide sums of the relays' figures. */
 #ifndef RELAYPOOL_POOL_H
 #define RELAYPOOL_POOL_H
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdbool.h>
-#include <sys/queue.h>
+#include <stdint.h>
 
-struct daemon;
 struct config;
+struct pool;
 struct relay;
-struct session;
-struct pool_stats;
 
-struct pool {
-	struct daemon *d;
-	struct event_base *base;
-	struct evdns_base *dns;
-	void *ssl_ctx; /* SSL_CTX * */
-	TAILQ_HEAD(, relay) relays;
-	unsigned n_relays;
-	unsigned max_connecting;
-	unsigned connecting;
-	TAILQ_HEAD(, session) connect_wait;
-	bool stopping;
-	void (*stopped)(struct daemon *d);
-	struct pool_stats *stats;
-};
-
-int pool_new(struct daemon *d, struct pool **out);
+int pool_new(struct event_base *base, struct pool **out);
 void pool_free(struct pool *p);
 /* Brings the relays in line with c: creates, reconfigures and drains. */
 void pool_apply_config(struct pool *p, const struct config *c);
-/* Closes every session politely (bounded wait); done() runs when all are closed. */
-void pool_stop(struct pool *p, void (*done)(struct daemon *d));
+/* Closes every session politely (bounded wait); done(arg) runs when all are closed. */
+void pool_stop(struct pool *p, void (*done)(void *arg), void *arg);
+bool pool_stopping(const struct pool *p);
 
 /* By name, or by URL (compared in normal form). Draining relays are not found. */
-struct relay *pool_find_relay(struct pool *p, const char *name_or_url);
+struct relay *pool_find_relay(const struct pool *p, const char *name_or_url);
+/* Every relay, draining ones included, in configuration order. */
+unsigned pool_n_relays(const struct pool *p);
+struct relay *pool_relay(const struct pool *p, unsigned i);
 
-/* Connect slots (max_connecting pool-wide). */
-void pool_want_connect(struct pool *p, struct session *s);
-void pool_connect_done(struct pool *p, struct session *s);
-void pool_cancel_connect(struct pool *p, struct session *s);
-
-/* A relay finished draining, or a session stopped (shutdown progress). */
-void pool_relay_idle(struct pool *p, struct relay *r);
-void pool_session_stopped(struct pool *p, struct session *s);
-
+/* Sums over the relays, including those already removed (so windows never go back). */
+struct pool_totals {
+	unsigned relays, relays_up, sessions, sessions_ready, configured;
+	unsigned long long queued, inflight;
+	double inflight_area, waiting_area; /* job-microseconds */
+	uint64_t completed, rate_limited, timeouts;
+};
+void pool_totals(const struct pool *p, uint64_t now_us, struct pool_totals *t);
 json_t *pool_relays_json(const struct pool *p);
-/* "n/m relays up": relays with at least one ready session. */
-void pool_summary(const struct pool *p, unsigned *relays_up, unsigned *sessions_ready, unsigned *sessions_total,
-		  unsigned long long *queued, unsigned long long *inflight);
 
 #endif

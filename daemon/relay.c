@@ -1,238 +1,228 @@
-/* relay.c - one relay: the bounded job queue, dispatch onto the least-loaded ready session
- * with window space, OK handling by NIP-01 prefix, timeouts and retries, the rate-limit
- * cooldown, late OKs, draining on reload, and the relay's counters. */
+/* relay.c - one relay: its sessions, its jobs and their places (job.h), dispatch onto the
+ * least-loaded usable session, OK handling by NIP-01 prefix, timeouts and retries, the
+ * rate-limit cooldown, late OKs, subscriptions, draining on reload, and the relay's counters
+ * and load integrals. When reach.c finds the relay unreachable, waiting jobs stay queued
+ * (the outbox keeps them) but their waiters hear stalled() at once, with the last error. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "backoff.h"
 #include "clock.h"
-#include "daemon.h"
-#include "cache.h"
 #include "idmap.h"
 #include "log.h"
-#include "pool.h"
+#include "reach.h"
 #include "relay.h"
 #include "trace.h"
 
-/* A failed job is still matched by a late OK for this long. */
+/* A failed job is still matched by a late OK for this long (at least). */
 #define GRAVEYARD_MIN_USEC (60 * 1000000ULL)
 
+enum pick { PICK_EVENT, PICK_REQ };
+
+struct relay {
+	unsigned refs;
+	uint64_t serial;
+	struct session_env env;
+	const struct relay_owner_ops *owner_ops;
+	void *owner;
+
+	char *name;
+	char *url;
+	struct wsurl wsurl;
+	bool tls_verify;
+	struct pool_opts opts;
+	struct session **sessions;
+	unsigned n_sessions;
+
+	struct job_places pl;
+	struct idmap *jobs; /* id -> job in any place but NEW and DONE */
+	unsigned reserved;  /* queue places held for submits to come */
+	struct event *delay_timer, *cooldown_timer, *reap_timer, *age_timer;
+
+	uint64_t cooldown_until_us;
+	unsigned cooldown_step; /* consecutive rate-limited answers */
+	bool draining, retired;
+
+	struct reach reach;
+
+	char last_notice[256];
+	struct relay_counters c;
+	struct histogram wait, ok_latency;
+	uint64_t completed;
+	double ok_ewma_ms;
+	unsigned long long cooldowns, quorum_last;
+};
+
+static uint64_t serials;
+
 #define rlog(r, prio, fmt, ...) log_relay(prio, (r)->name, fmt, ##__VA_ARGS__)
+#define JTRACE(r, s, j, what, ...) TRACE((r)->name, (s) ? (int)session_index(s) : -1, (j)->id, (j)->attempts, what, __VA_ARGS__)
 
-const char *job_status_name(enum job_status s)
-{
-	switch (s) {
-	case JOB_PENDING: return "pending";
-	case JOB_ACCEPTED: return "accepted";
-	case JOB_REJECTED: return "rejected";
-	case JOB_FAILED: return "failed";
-	case JOB_ABANDONED: return "abandoned";
-	}
-	return "?";
-}
-
-static void tv_from_usec(struct timeval *tv, uint64_t us)
-{
-	tv->tv_sec = (time_t)(us / 1000000);
-	tv->tv_usec = (suseconds_t)(us % 1000000);
-}
-
+static void dispatch(struct relay *r);
 static void arm_age_timer(struct relay *r);
 
-/* ---- jobs ------------------------------------------------------------------------------ */
+/* ---- places ---------------------------------------------------------------------------- */
 
-static void job_free(struct job *j)
+static void move(struct relay *r, struct job *j, enum job_place to)
 {
-	struct job_waiter *w;
+	struct job_dest d = { .place = to };
 
-	while ((w = LIST_FIRST(&j->waiters))) {
-		LIST_REMOVE(w, link);
-		if (w->release)
-			w->release(w);
-	}
-	free(j->text);
-	free(j->message);
-	free(j);
+	job_move(&r->pl, j, &d);
 }
 
-static void set_message(struct job *j, const char *msg)
+static void requeue_front(struct relay *r, struct job *j)
 {
-	free(j->message);
-	j->message = strdup(msg ? msg : "");
+	struct job_dest d = { .place = JOB_QUEUED, .front = true };
+
+	job_move(&r->pl, j, &d);
+	arm_age_timer(r);
 }
 
-/* Takes a job out of the queue or its session's in-flight list. */
-static void job_unplace(struct relay *r, struct job *j)
+static void arm_timer(struct event *ev, uint64_t at_us)
 {
-	if (j->queued) {
-		TAILQ_REMOVE(&r->queue, j, link);
-		r->queue_len--;
-		j->queued = false;
-		stats_queue_changed(r, -1);
-	} else if (j->not_before_us) {
-		TAILQ_REMOVE(&r->delayed, j, link);
-		r->delayed_len--;
-		j->not_before_us = 0;
-		stats_queue_changed(r, -1);
-	} else if (j->session) {
-		TAILQ_REMOVE(&j->session->inflight, j, link);
-		j->session->n_inflight--;
-		stats_inflight_changed(r, j->session, -1);
-		j->session = NULL;
-	}
+	uint64_t now = clock_now_us();
+	struct timeval tv;
+
+	clock_tv(&tv, at_us > now ? at_us - now : 0);
+	evtimer_add(ev, &tv);
 }
 
 static void arm_reap(struct relay *r)
 {
-	struct job *j = TAILQ_FIRST(&r->graveyard);
-	uint64_t now = clock_now_us();
-	struct timeval tv;
+	struct job *j = TAILQ_FIRST(&r->pl.graveyard);
 
-	if (!j || evtimer_pending(r->reap_timer, NULL))
-		return;
-	tv_from_usec(&tv, j->expires_us > now ? j->expires_us - now : 0);
-	evtimer_add(r->reap_timer, &tv);
+	if (j && !evtimer_pending(r->reap_timer, NULL))
+		arm_timer(r->reap_timer, j->expires_us);
 }
 
-/* Tells every waiter the outcome. Waiters without keep are detached first (their done()
- * may free them); keep waiters stay for a later upgrade. */
-static void notify_waiters(struct job *j)
+static void maybe_idle(struct relay *r)
 {
-	struct job_waiter *w, *next;
-
-	for (w = LIST_FIRST(&j->waiters); w; w = next) {
-		next = LIST_NEXT(w, link);
-		if (!w->keep)
-			LIST_REMOVE(w, link);
-		w->done(w, j);
-	}
+	if (r->draining && !r->retired && relay_idle(r))
+		r->owner_ops->idle(r->owner, r);
 }
 
-/* Final outcome. Failed jobs go to the graveyard, where a late OK can still upgrade them. */
-static void job_finish(struct relay *r, struct job *j, enum job_status st, const char *msg)
+/* The outcome. A failed job goes to the graveyard, where a late OK can still upgrade it;
+ * the others are done and freed once their waiters know. */
+static void finish(struct relay *r, struct job *j, enum job_status st, const char *msg)
 {
 	j->status = st;
-	set_message(j, msg);
+	job_set_message(j, msg);
 	if (st != JOB_ACCEPTED && st != JOB_REJECTED)
-		TRACE(r, NULL, j, job_status_name(st), "%s", "");
-	if (st == JOB_ABANDONED) {
-		idmap_remove(r->jobs, j->id);
-	} else if (st == JOB_FAILED) {
+		JTRACE(r, NULL, j, job_status_name(st), "%s", "");
+	if (st == JOB_FAILED) {
 		uint64_t keep = 3 * r->opts.publish_timeout_ms * 1000;
-		j->expires_us = clock_now_us() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC);
-		TAILQ_INSERT_TAIL(&r->graveyard, j, link);
+		struct job_dest d = { .place = JOB_GRAVEYARD,
+				      .expires_us = clock_now_us() + (keep > GRAVEYARD_MIN_USEC ? keep : GRAVEYARD_MIN_USEC) };
+		job_move(&r->pl, j, &d);
 		arm_reap(r);
 		r->c.failed++;
 	} else {
 		idmap_remove(r->jobs, j->id);
+		move(r, j, JOB_DONE);
 	}
-	notify_waiters(j);
+	job_notify_done(j);
 	if (st != JOB_FAILED)
 		job_free(j);
-	if (r->draining && relay_idle(r))
-		pool_relay_idle(r->pool, r);
+	maybe_idle(r);
 }
 
-/* Puts a list of jobs back at the head of the queue, in their order. */
-static void requeue_front(struct relay *r, struct job_list *list)
+/* Forgets a graveyard job without telling anyone (it expired, or a new job replaces it). */
+static void bury(struct relay *r, struct job *j)
 {
-	struct job *j;
-	unsigned n = 0;
-
-	uint64_t now = clock_now_us();
-
-	TAILQ_FOREACH(j, list, link) {
-		j->queued = true;
-		j->session = NULL;
-		j->queued_since_us = now;
-		n++;
-	}
-	TAILQ_CONCAT(list, &r->queue, link);
-	TAILQ_CONCAT(&r->queue, list, link);
-	r->queue_len += n;
-	if (n)
-		stats_queue_changed(r, (int)n);
-	arm_age_timer(r);
+	idmap_remove(r->jobs, j->id);
+	move(r, j, JOB_DONE);
+	job_free(j);
 }
 
-static void requeue_one(struct relay *r, struct job *j)
+/* ---- submitting -------------------------------------------------------------------------- */
+
+int relay_reserve(struct relay *r, const uint8_t id[32])
 {
-	struct job_list one = TAILQ_HEAD_INITIALIZER(one);
+	const struct job *j = idmap_get(r->jobs, id);
 
-	TAILQ_INSERT_TAIL(&one, j, link);
-	requeue_front(r, &one);
-}
-
-/* ["EVENT", {...}] once, reused for every attempt. */
-static int job_text(struct job *j, const struct nostr_event *ev)
-{
-	size_t len;
-	const char *json = event_json(ev, &len);
-
-	j->text = json ? malloc(len + 11) : NULL;
-	if (!j->text)
-		return -ENOMEM;
-	memcpy(j->text, "[\"EVENT\",", 9);
-	memcpy(j->text + 9, json, len);
-	j->text[9 + len] = ']';
-	j->text[10 + len] = '\0';
-	j->text_len = len + 10;
-	return 0;
-}
-
-int relay_submit(struct relay *r, const struct nostr_event *ev, struct job_waiter *w)
-{
-	return relay_submit_at(r, ev, (int64_t)time(NULL), w);
-}
-
-int relay_submit_at(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w)
-{
-	struct job *j = idmap_get(r->jobs, ev->id);
-
-	if (r->draining)
+	if (r->draining || r->retired)
 		return -ESHUTDOWN;
 	if (j && j->status == JOB_PENDING) {
-		LIST_INSERT_HEAD(&j->waiters, w, link);
+		r->reserved++; /* the submit will join it, but may find it finished: hold a place anyway */
 		return 0;
 	}
-	if (j) {
-		/* Failed before: forget the old job and try again. */
-		TAILQ_REMOVE(&r->graveyard, j, link);
-		idmap_remove(r->jobs, j->id);
-		job_free(j);
-	}
-	if (relay_queued(r) >= r->opts.queue) {
+	if (relay_queued(r) + r->reserved >= r->opts.queue) {
 		r->c.queue_full++;
 		return -ENOSPC;
 	}
-	j = calloc(1, sizeof(*j));
-	if (!j || job_text(j, ev) < 0 || idmap_put(r->jobs, ev->id, j) < 0) {
+	r->reserved++;
+	return 0;
+}
+
+void relay_unreserve(struct relay *r)
+{
+	if (r->reserved)
+		r->reserved--;
+}
+
+/* Waiters of a job that waits on an unreachable relay hear it. */
+static void tell_stalled(struct relay *r, struct job *j)
+{
+	JTRACE(r, NULL, j, "stalled", ",\"why\":\"relay unreachable\"");
+	job_notify_stalled(j, r->reach.error);
+}
+
+int relay_submit(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w,
+		 bool reserved)
+{
+	struct job *j = idmap_get(r->jobs, ev->id);
+
+	if (reserved)
+		relay_unreserve(r);
+	if (r->draining || r->retired)
+		return -ESHUTDOWN;
+	if (j && j->status == JOB_PENDING) {
+		LIST_INSERT_HEAD(&j->waiters, w, link);
+		if (j->first_sent_us && w->sent)
+			w->sent(w, j); /* joined a job that went out already */
+		if (j->place != JOB_INFLIGHT && w->stalled && relay_unreachable(r, NULL))
+			w->stalled(w, j, r->reach.error);
+		return 0;
+	}
+	if (j)
+		bury(r, j); /* failed before: try again with a new job */
+	if (!reserved && relay_queued(r) + r->reserved >= r->opts.queue) {
+		r->c.queue_full++;
+		return -ENOSPC;
+	}
+	j = job_new(ev, created_at, w);
+	if (!j || idmap_put(r->jobs, ev->id, j) < 0) {
 		if (j)
-			job_free(j);
+			LIST_REMOVE(w, link); /* the caller keeps its waiter */
+		job_free(j);
 		return -ENOMEM;
 	}
-	j->relay = r;
-	memcpy(j->id, ev->id, 32);
-	j->status = JOB_PENDING;
-	j->enqueued_us = clock_now_us();
-	j->created_at = created_at;
-	LIST_INIT(&j->waiters);
-	LIST_INSERT_HEAD(&j->waiters, w, link);
-	TAILQ_INSERT_TAIL(&r->queue, j, link);
-	j->queued = true;
-	j->queued_since_us = j->enqueued_us;
-	r->queue_len++;
-	stats_queue_changed(r, 1);
+	move(r, j, JOB_QUEUED);
 	r->c.submitted++;
-	TRACE(r, NULL, j, "queued", ",\"queued\":%u", r->queue_len);
-	relay_dispatch(r);
+	JTRACE(r, NULL, j, "queued", ",\"queued\":%u", r->pl.n[JOB_QUEUED]);
+	if (relay_unreachable(r, NULL))
+		tell_stalled(r, j);
+	dispatch(r);
 	arm_age_timer(r);
 	return 0;
 }
 
-unsigned relay_queued(const struct relay *r)
+void relay_forget_waiter(struct job_waiter *w)
 {
-	return r->queue_len + r->delayed_len;
+	LIST_REMOVE(w, link);
+}
+
+void relay_cancel(struct relay *r, const uint8_t id[32])
+{
+	struct job *j = idmap_get(r->jobs, id);
+
+	if (!j)
+		return;
+	if (j->place == JOB_GRAVEYARD)
+		bury(r, j);
+	else
+		finish(r, j, JOB_ABANDONED, "delivery cancelled");
 }
 
 bool relay_has_pending(const struct relay *r, const uint8_t id[32])
@@ -244,92 +234,66 @@ bool relay_has_pending(const struct relay *r, const uint8_t id[32])
 bool relay_job_in_flight(const struct relay *r, const uint8_t id[32])
 {
 	const struct job *j = idmap_get(r->jobs, id);
-	return j && j->status == JOB_PENDING && j->session;
+	return j && j->place == JOB_INFLIGHT;
 }
 
-void relay_cancel(struct relay *r, const uint8_t id[32])
+unsigned relay_queued(const struct relay *r)
 {
-	struct job *j = idmap_get(r->jobs, id);
-
-	if (!j)
-		return;
-	if (j->status == JOB_FAILED) {
-		TAILQ_REMOVE(&r->graveyard, j, link);
-		idmap_remove(r->jobs, j->id);
-		job_free(j);
-		return;
-	}
-	job_unplace(r, j);
-	job_finish(r, j, JOB_ABANDONED, "delivery cancelled");
+	return r->pl.n[JOB_QUEUED] + r->pl.n[JOB_DELAYED];
 }
 
-void relay_forget_waiter(struct job_waiter *w)
+void relay_note_quorum_decider(struct relay *r)
 {
-	LIST_REMOVE(w, link);
+	r->quorum_last++;
 }
 
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
-/* The ready session with the fewest jobs in flight and room in its window. */
-static struct session *pick_session(struct relay *r)
+/* The usable session with the least load and room for one more: events count against the
+ * window, subscriptions against RELAY_SUBS_PER_SESSION. Publish and sync both pick here. */
+static struct session *pick_session(const struct relay *r, enum pick what)
 {
+	unsigned limit = what == PICK_EVENT ? r->opts.inflight : RELAY_SUBS_PER_SESSION, best_load = 0;
 	struct session *best = NULL;
 
 	for (unsigned i = 0; i < r->n_sessions; i++) {
 		struct session *s = r->sessions[i];
-		if (s->state != SESSION_READY || s->stop_after_close || s->n_inflight >= r->opts.inflight)
+		unsigned load = what == PICK_EVENT ? session_inflight(s) : session_subs(s);
+		if (!session_usable(s) || load >= limit)
 			continue;
-		if (!best || s->n_inflight < best->n_inflight)
+		if (!best || load < best_load) {
 			best = s;
+			best_load = load;
+		}
 	}
 	return best;
 }
 
-static void arm_job_timer(struct relay *r, struct session *s)
-{
-	struct job *head = TAILQ_FIRST(&s->inflight);
-	uint64_t now = clock_now_us(), due;
-	struct timeval tv;
-
-	if (!head) {
-		evtimer_del(s->job_timer);
-		return;
-	}
-	if (evtimer_pending(s->job_timer, NULL))
-		return;
-	due = head->sent_us + r->opts.publish_timeout_ms * 1000;
-	tv_from_usec(&tv, due > now ? due - now : 0);
-	evtimer_add(s->job_timer, &tv);
-}
-
-void relay_dispatch(struct relay *r)
+static void dispatch(struct relay *r)
 {
 	uint64_t now = clock_now_us();
-	struct session *s;
+	struct job_dest d = { .place = JOB_INFLIGHT, .timeout_us = r->opts.publish_timeout_ms * 1000 };
 	struct job *j;
 
+	if (r->retired)
+		return;
 	if (r->cooldown_until_us > now) {
-		struct timeval tv;
-		if (!evtimer_pending(r->cooldown_timer, NULL)) {
-			tv_from_usec(&tv, r->cooldown_until_us - now);
-			evtimer_add(r->cooldown_timer, &tv);
-		}
+		if (!evtimer_pending(r->cooldown_timer, NULL))
+			arm_timer(r->cooldown_timer, r->cooldown_until_us);
 		return;
 	}
-	while ((j = TAILQ_FIRST(&r->queue)) && (s = pick_session(r))) {
-		if (session_send_text(s, j->text, j->text_len) < 0)
+	while ((j = TAILQ_FIRST(&r->pl.queue)) && (d.session = pick_session(r, PICK_EVENT))) {
+		uint64_t waited = now - j->queued_since_us;
+		if (job_move(&r->pl, j, &d) < 0)
 			break;
-		job_unplace(r, j);
-		j->session = s;
-		TAILQ_INSERT_TAIL(&s->inflight, j, link);
-		s->n_inflight++;
-		stats_inflight_changed(r, s, 1);
-		stats_dispatched(r, j->queued_since_us);
-		j->sent_us = now;
+		hist_add(&r->wait, waited);
 		j->attempts++;
-		TRACE(r, s, j, "sent", ",\"waited_ms\":%.3f,\"inflight\":%u", (double)(now - j->queued_since_us) / 1000.0,
-		      s->n_inflight);
-		arm_job_timer(r, s);
+		JTRACE(r, d.session, j, "sent", ",\"waited_ms\":%.3f,\"inflight\":%u", (double)waited / 1000.0,
+		       session_inflight(d.session));
+		if (!j->first_sent_us) {
+			j->first_sent_us = now;
+			job_notify_sent(j);
+		}
 	}
 }
 
@@ -338,8 +302,16 @@ static void arm_age_timer(struct relay *r)
 {
 	struct timeval tv = { .tv_sec = 1 };
 
-	if ((r->queue_len || r->delayed_len) && !evtimer_pending(r->age_timer, NULL))
+	if (relay_queued(r) && !evtimer_pending(r->age_timer, NULL))
 		evtimer_add(r->age_timer, &tv);
+}
+
+static const char *any_last_error(const struct relay *r)
+{
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		if (session_last_error(r->sessions[i])[0])
+			return session_last_error(r->sessions[i]);
+	return "none";
 }
 
 static void expire_list(struct relay *r, struct job_list *list, int64_t now)
@@ -352,59 +324,40 @@ static void expire_list(struct relay *r, struct job_list *list, int64_t now)
 		if (now - j->created_at < (int64_t)(r->opts.max_age_ms / 1000))
 			continue;
 		snprintf(msg, sizeof(msg), "expired: not delivered within max_age (%llu s); last error: %s",
-			 (unsigned long long)(r->opts.max_age_ms / 1000),
-			 r->sessions[0]->last_error[0] ? r->sessions[0]->last_error : "none");
-		job_unplace(r, j);
+			 (unsigned long long)(r->opts.max_age_ms / 1000), any_last_error(r));
 		r->c.expired++;
-		job_finish(r, j, JOB_FAILED, msg);
+		finish(r, j, JOB_FAILED, msg);
 	}
 }
 
 static void age_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = clock_wall_s();
 
 	(void)fd, (void)what;
-	expire_list(r, &r->queue, now);
-	expire_list(r, &r->delayed, now);
+	expire_list(r, &r->pl.queue, now);
+	expire_list(r, &r->pl.delayed, now);
 	arm_age_timer(r);
 }
 
-/* Retries after a timeout wait out a backoff (per job, doubling from backoff_base up to
- * backoff_max) before they go back to the head of the queue. */
+/* A retry after a timeout waits out a backoff (per job, doubling) before it goes back to
+ * the head of the queue. */
 static void arm_delay_timer(struct relay *r)
 {
-	struct job *j = TAILQ_FIRST(&r->delayed);
-	uint64_t now = clock_now_us();
-	struct timeval tv;
+	struct job *j = TAILQ_FIRST(&r->pl.delayed);
 
 	evtimer_del(r->delay_timer);
-	if (!j)
-		return;
-	tv_from_usec(&tv, j->not_before_us > now ? j->not_before_us - now : 0);
-	evtimer_add(r->delay_timer, &tv);
+	if (j)
+		arm_timer(r->delay_timer, j->not_before_us);
 }
 
 static void delay_job(struct relay *r, struct job *j)
 {
-	uint64_t backoff = r->opts.backoff_base_ms;
-	struct job *it;
+	uint64_t ms = backoff_step(r->opts.backoff_base_ms, r->opts.backoff_max_ms, j->attempts ? j->attempts - 1 : 0);
+	struct job_dest d = { .place = JOB_DELAYED, .not_before_us = clock_now_us() + ms * 1000 };
 
-	for (unsigned i = 1; i < j->attempts && backoff < r->opts.backoff_max_ms; i++)
-		backoff *= 2;
-	if (backoff > r->opts.backoff_max_ms)
-		backoff = r->opts.backoff_max_ms;
-	j->not_before_us = clock_now_us() + backoff * 1000;
-	TAILQ_FOREACH_REVERSE(it, &r->delayed, job_list, link)
-		if (it->not_before_us <= j->not_before_us)
-			break;
-	if (it)
-		TAILQ_INSERT_AFTER(&r->delayed, it, j, link);
-	else
-		TAILQ_INSERT_HEAD(&r->delayed, j, link);
-	r->delayed_len++;
-	stats_queue_changed(r, 1);
+	job_move(&r->pl, j, &d);
 	arm_delay_timer(r);
 	arm_age_timer(r);
 }
@@ -412,27 +365,30 @@ static void delay_job(struct relay *r, struct job *j)
 static void delay_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
-	struct job_list due = TAILQ_HEAD_INITIALIZER(due);
 	uint64_t now = clock_now_us();
-	struct job *j;
+	struct job *j = TAILQ_FIRST(&r->pl.delayed), *last_due = NULL;
 
 	(void)fd, (void)what;
-	while ((j = TAILQ_FIRST(&r->delayed)) && j->not_before_us <= now) {
-		job_unplace(r, j);
-		TAILQ_INSERT_TAIL(&due, j, link);
+	/* The due jobs (a prefix of the list) go to the head of the queue in their order: the
+	 * last one first. */
+	for (; j && j->not_before_us <= now; j = TAILQ_NEXT(j, link))
+		last_due = j;
+	while (last_due) {
+		struct job *prev = TAILQ_PREV(last_due, job_list, link);
+		requeue_front(r, last_due);
+		last_due = prev;
 	}
-	requeue_front(r, &due);
 	arm_delay_timer(r);
-	relay_dispatch(r);
+	dispatch(r);
 }
 
 static void cooldown_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd, (void)what;
-	relay_dispatch(arg);
+	dispatch(arg);
 }
 
-/* ---- relay answers ------------------------------------------------------------------------ */
+/* ---- answers from sessions ------------------------------------------------------------------ */
 
 static bool has_prefix(const char *msg, const char *prefix)
 {
@@ -441,15 +397,14 @@ static bool has_prefix(const char *msg, const char *prefix)
 
 static void start_cooldown(struct relay *r)
 {
-	r->cooldown_ms = r->cooldown_ms ? r->cooldown_ms * 2 : r->opts.backoff_base_ms;
-	if (r->cooldown_ms > r->opts.backoff_max_ms)
-		r->cooldown_ms = r->opts.backoff_max_ms;
-	r->cooldown_until_us = clock_now_us() + r->cooldown_ms * 1000;
-	r->st.cooldowns++;
-	rlog(r, LOG_NOTICE, "rate-limited: holding publishes for %llu ms", (unsigned long long)r->cooldown_ms);
+	uint64_t ms = backoff_step(r->opts.backoff_base_ms, r->opts.backoff_max_ms, r->cooldown_step++);
+
+	r->cooldown_until_us = clock_now_us() + ms * 1000;
+	r->cooldowns++;
+	rlog(r, LOG_NOTICE, "rate-limited: holding publishes for %llu ms", (unsigned long long)ms);
 }
 
-static void handle_graveyard_ok(struct relay *r, struct job *j, bool success, const char *msg)
+static void late_ok(struct relay *r, struct job *j, bool success, const char *msg)
 {
 	if (!success)
 		return;
@@ -458,57 +413,63 @@ static void handle_graveyard_ok(struct relay *r, struct job *j, bool success, co
 	r->c.accepted++;
 	rlog(r, LOG_NOTICE, "late OK for event %02x%02x%02x%02x...: failed -> accepted", j->id[0], j->id[1], j->id[2],
 	     j->id[3]);
-	TAILQ_REMOVE(&r->graveyard, j, link);
 	idmap_remove(r->jobs, j->id);
+	move(r, j, JOB_DONE);
 	j->status = JOB_ACCEPTED;
-	set_message(j, msg);
-	notify_waiters(j);
+	job_set_message(j, msg);
+	job_notify_done(j);
 	job_free(j);
 }
 
-void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], bool accepted, const char *msg)
+static void trace_ok(struct relay *r, struct session *s, struct job *j, bool accepted, const char *msg)
 {
+	json_t *m = json_string(msg);
+	char *q = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+
+	JTRACE(r, s, j, "ok", ",\"accepted\":%s,\"message\":%.300s,\"latency_ms\":%.3f", accepted ? "true" : "false",
+	       q ? q : "\"\"", (double)j->latency_us / 1000.0);
+	free(q);
+	json_decref(m);
+}
+
+static bool on_ok(void *owner, struct session *s, struct session_send *sent, const uint8_t id[32], bool accepted,
+		  const char *msg)
+{
+	struct relay *r = owner;
 	struct job *j = idmap_get(r->jobs, id);
 	bool duplicate = has_prefix(msg, "duplicate:"), success = accepted || duplicate;
 
-	if (!j) {
-		s->c.unknown_oks++;
-		log_session(LOG_DEBUG, r->name, s->index, "OK for an event we are not publishing, ignoring");
-		return;
-	}
-	if (j->status == JOB_FAILED) {
-		handle_graveyard_ok(r, j, success, msg);
-		return;
+	(void)sent;
+	if (!j)
+		return false;
+	if (j->place == JOB_GRAVEYARD) {
+		late_ok(r, j, success, msg);
+		return true;
 	}
 	/* The OK may answer an earlier attempt: it settles the job wherever it is now. */
-	struct session *on = j->session;
-	job_unplace(r, j);
-	if (j->sent_us) {
-		j->latency_us = clock_now_us() - j->sent_us;
-		stats_ok(r, on ? on : s, j->latency_us);
+	if (j->send.sent_us) {
+		double ms;
+		j->latency_us = clock_now_us() - j->send.sent_us;
+		ms = (double)j->latency_us / 1000.0;
+		hist_add(&r->ok_latency, j->latency_us);
+		r->ok_ewma_ms = r->completed ? 0.9 * r->ok_ewma_ms + 0.1 * ms : ms;
+		r->completed++;
 	}
-	if (trace_on()) {
-		json_t *m = json_string(msg);
-		char *q = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
-		TRACE(r, on ? on : s, j, "ok", ",\"accepted\":%s,\"message\":%.300s,\"latency_ms\":%.3f",
-		      accepted ? "true" : "false", q ? q : "\"\"", (double)j->latency_us / 1000.0);
-		free(q);
-		json_decref(m);
-	}
+	if (trace_on())
+		trace_ok(r, s, j, accepted, msg);
 	if (success) {
-		r->cooldown_ms = 0;
-		if (duplicate)
-			r->c.duplicates++;
+		r->cooldown_step = 0;
+		r->c.duplicates += duplicate;
 		r->c.accepted++;
-		job_finish(r, j, JOB_ACCEPTED, msg);
+		finish(r, j, JOB_ACCEPTED, msg);
 	} else if (has_prefix(msg, "rate-limited:")) {
 		r->c.rate_limited++;
 		start_cooldown(r);
 		if (j->attempts >= r->opts.max_attempts) {
-			job_finish(r, j, JOB_FAILED, msg);
+			finish(r, j, JOB_FAILED, msg);
 		} else {
 			r->c.retries++;
-			requeue_one(r, j);
+			requeue_front(r, j);
 		}
 	} else {
 		if (has_prefix(msg, "auth-required:"))
@@ -518,74 +479,145 @@ void relay_handle_ok(struct relay *r, struct session *s, const uint8_t id[32], b
 		else
 			r->c.rejected_other++;
 		r->c.rejected++;
-		job_finish(r, j, JOB_REJECTED, msg);
+		finish(r, j, JOB_REJECTED, msg);
 	}
-	arm_job_timer(r, s);
-	relay_dispatch(r);
+	dispatch(r);
+	return true;
 }
 
-void relay_handle_notice(struct relay *r, struct session *s, const char *msg)
+static struct job *job_of(struct session_send *sent)
 {
-	r->c.notices++;
-	snprintf(r->last_notice, sizeof(r->last_notice), "%s", msg);
-	rlog(r, LOG_NOTICE, "NOTICE on session %u: %s", s->index, msg);
+	return (struct job *)((char *)sent - offsetof(struct job, send));
 }
 
-void relay_job_timer(struct session *s)
+static void on_timeout(void *owner, struct session *s, struct session_send *sent)
 {
-	struct relay *r = s->relay;
-	uint64_t now = clock_now_us(), timeout = r->opts.publish_timeout_ms * 1000;
-	struct job *j;
+	struct relay *r = owner;
+	struct job *j = job_of(sent);
 	char msg[160];
 
-	while ((j = TAILQ_FIRST(&s->inflight)) && j->sent_us + timeout <= now) {
-		job_unplace(r, j);
-		r->c.timeouts++;
-		TRACE(r, s, j, "timeout", ",\"after_ms\":%llu", (unsigned long long)r->opts.publish_timeout_ms);
-		if (j->attempts >= r->opts.max_attempts) {
-			snprintf(msg, sizeof(msg), "no OK from the relay within %llu ms, %u attempts",
-				 (unsigned long long)r->opts.publish_timeout_ms, j->attempts);
-			job_finish(r, j, JOB_FAILED, msg);
-		} else {
-			r->c.retries++;
-			delay_job(r, j);
-		}
+	r->c.timeouts++;
+	JTRACE(r, s, j, "timeout", ",\"after_ms\":%llu", (unsigned long long)r->opts.publish_timeout_ms);
+	if (j->attempts >= r->opts.max_attempts) {
+		snprintf(msg, sizeof(msg), "no OK from the relay within %llu ms, %u attempts",
+			 (unsigned long long)r->opts.publish_timeout_ms, j->attempts);
+		finish(r, j, JOB_FAILED, msg);
+	} else {
+		r->c.retries++;
+		delay_job(r, j);
 	}
-	arm_job_timer(r, s);
-	relay_dispatch(r);
+	dispatch(r);
 }
 
-/* ---- sessions up and down ---------------------------------------------------------------- */
-
-void relay_session_ready(struct relay *r, struct session *s)
+/* Unacknowledged jobs go back to the head of the queue; relays deduplicate by id, so a
+ * re-send of an event that did arrive is answered "duplicate:" (a success). A job that
+ * keeps losing its connection (perhaps it is what kills it) fails in the end. */
+static void on_lost(void *owner, struct session *s, struct session_send *sent)
 {
+	struct relay *r = owner;
+	struct job *j = job_of(sent);
+
+	j->drops++;
+	JTRACE(r, s, j, "requeued", ",\"reason\":\"session down\"");
+	if (j->attempts)
+		j->attempts--; /* a lost connection is not the event's attempt */
+	if (j->drops > 3 * r->opts.max_attempts + 2)
+		finish(r, j, JOB_FAILED, "the connection dropped every time this event was sent");
+	else
+		requeue_front(r, j);
+}
+
+static void on_notice(void *owner, struct session *s, const char *msg)
+{
+	struct relay *r = owner;
+
+	r->c.notices++;
+	snprintf(r->last_notice, sizeof(r->last_notice), "%s", msg);
+	rlog(r, LOG_NOTICE, "NOTICE on session %u: %s", session_index(s), msg);
+}
+
+/* ---- reachability (reach.c decides) ------------------------------------------------------------ */
+
+bool relay_unreachable(const struct relay *r, const char **why)
+{
+	return reach_unreachable(&r->reach, relay_sessions_ready(r), why);
+}
+
+/* Every waiting job's waiters hear it, once per outage. */
+static void became_unreachable(void *arg)
+{
+	struct relay *r = arg;
+	struct job *j, *next;
+
+	rlog(r, LOG_WARNING, "unreachable (%s); %u jobs wait for it", r->reach.error, relay_queued(r));
+	for (j = TAILQ_FIRST(&r->pl.queue); j; j = next) {
+		next = TAILQ_NEXT(j, link);
+		tell_stalled(r, j);
+	}
+	for (j = TAILQ_FIRST(&r->pl.delayed); j; j = next) {
+		next = TAILQ_NEXT(j, link);
+		tell_stalled(r, j);
+	}
+}
+
+static void on_ready(void *owner, struct session *s)
+{
+	struct relay *r = owner;
+	struct session_view v;
+
+	session_view(s, &v);
+	if (v.connects > 1)
+		r->c.reconnects++;
+	reach_ready(&r->reach);
+	dispatch(r);
+}
+
+static void on_down(void *owner, struct session *s, bool connect_failed)
+{
+	struct relay *r = owner;
+
+	if (connect_failed)
+		reach_connect_failed(&r->reach, session_last_error(s), relay_sessions_ready(r));
+	else if (relay_sessions_ready(r) == 0 && !r->retired)
+		reach_all_down(&r->reach, r->opts.publish_timeout_ms * 1000);
+	dispatch(r);
+}
+
+static void on_stopped(void *owner, struct session *s)
+{
+	struct relay *r = owner;
+
 	(void)s;
-	relay_dispatch(r);
+	r->owner_ops->session_stopped(r->owner, r);
 }
 
-void relay_session_down(struct relay *r, struct session *s)
-{
-	struct job_list back = TAILQ_HEAD_INITIALIZER(back);
-	unsigned max_drops = 3 * r->opts.max_attempts + 2;
-	struct job *j;
+static const struct session_ops session_callbacks = {
+	.ready = on_ready,
+	.down = on_down,
+	.stopped = on_stopped,
+	.ok = on_ok,
+	.timeout = on_timeout,
+	.lost = on_lost,
+	.notice = on_notice,
+};
 
-	evtimer_del(s->job_timer);
-	/* Unacknowledged jobs go back to the head of the queue; relays deduplicate by id, so a
-	 * re-send of an event that did arrive is answered "duplicate:" (a success). A job that
-	 * keeps losing its connection (perhaps it is what kills it) fails in the end. */
-	while ((j = TAILQ_FIRST(&s->inflight))) {
-		job_unplace(r, j);
-		j->drops++;
-		TRACE(r, s, j, "requeued", ",\"reason\":\"session down\"");
-		if (j->attempts)
-			j->attempts--; /* a lost connection is not the event's attempt */
-		if (j->drops > max_drops)
-			job_finish(r, j, JOB_FAILED, "the connection dropped every time this event was sent");
-		else
-			TAILQ_INSERT_TAIL(&back, j, link);
+/* ---- subscriptions --------------------------------------------------------------------------- */
+
+struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters,
+				    const struct sub_handler *h, void *arg, int *err)
+{
+	struct session *s = r->retired ? NULL : pick_session(r, PICK_REQ);
+
+	if (!s) {
+		*err = -EAGAIN;
+		return NULL;
 	}
-	requeue_front(r, &back);
-	relay_dispatch(r);
+	return session_subscribe(s, id, filters, h, arg, err);
+}
+
+void relay_unsubscribe(struct session_sub *sub)
+{
+	session_sub_close(sub);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -597,25 +629,21 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	struct job *j;
 
 	(void)fd, (void)what;
-	while ((j = TAILQ_FIRST(&r->graveyard)) && j->expires_us <= now) {
-		TAILQ_REMOVE(&r->graveyard, j, link);
-		idmap_remove(r->jobs, j->id);
-		job_free(j);
-	}
+	while ((j = TAILQ_FIRST(&r->pl.graveyard)) && j->expires_us <= now)
+		bury(r, j);
 	arm_reap(r);
-	if (r->draining && relay_idle(r))
-		pool_relay_idle(r->pool, r);
+	maybe_idle(r);
 }
 
 static void copy_settings(struct relay *r, const struct config_relay *cfg)
 {
-	if (r->url && strcmp(r->url, cfg->url) != 0)
-		r->cache_id = 0;
 	free(r->url);
 	r->url = strdup(cfg->url);
 	r->wsurl = cfg->wsurl;
 	r->tls_verify = cfg->tls_verify;
 	r->opts = cfg->opts;
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		session_configure(r->sessions[i], &r->wsurl, r->tls_verify, &r->opts);
 }
 
 static int add_sessions(struct relay *r, unsigned n)
@@ -626,39 +654,50 @@ static int add_sessions(struct relay *r, unsigned n)
 		return -ENOMEM;
 	r->sessions = v;
 	while (r->n_sessions < n) {
-		struct session *s = session_new(r, r->n_sessions);
+		struct session *s = session_new(&r->env, r->name, r->n_sessions, &session_callbacks, r);
 		if (!s)
 			return -ENOMEM;
+		session_configure(s, &r->wsurl, r->tls_verify, &r->opts);
 		r->sessions[r->n_sessions++] = s;
-		if (!r->pool->stopping)
-			session_start(s);
+		session_start(s);
 	}
 	return 0;
 }
 
-struct relay *relay_new(struct pool *p, const struct config_relay *cfg)
+struct relay *relay_new(const struct session_env *env, const struct config_relay *cfg,
+			const struct relay_owner_ops *ops, void *owner)
 {
 	struct relay *r = calloc(1, sizeof(*r));
 
 	if (!r)
 		return NULL;
-	r->pool = p;
+	r->refs = 1;
+	r->serial = ++serials;
+	r->env = *env;
+	r->owner_ops = ops;
+	r->owner = owner;
 	r->name = strdup(cfg->name);
-	TAILQ_INIT(&r->queue);
-	TAILQ_INIT(&r->graveyard);
-	TAILQ_INIT(&r->delayed);
+	job_places_init(&r->pl);
 	r->jobs = idmap_new();
-	r->cooldown_timer = evtimer_new(p->base, cooldown_cb, r);
-	r->reap_timer = evtimer_new(p->base, reap_cb, r);
-	r->age_timer = evtimer_new(p->base, age_cb, r);
-	r->delay_timer = evtimer_new(p->base, delay_cb, r);
+	r->cooldown_timer = evtimer_new(env->base, cooldown_cb, r);
+	r->reap_timer = evtimer_new(env->base, reap_cb, r);
+	r->age_timer = evtimer_new(env->base, age_cb, r);
+	r->delay_timer = evtimer_new(env->base, delay_cb, r);
 	copy_settings(r, cfg);
-	if (!r->name || !r->url || !r->jobs || !r->cooldown_timer || !r->reap_timer || !r->age_timer || !r->delay_timer ||
+	if (!r->name || !r->url || !r->jobs || !r->cooldown_timer || !r->reap_timer || !r->age_timer ||
+	    !r->delay_timer || reach_init(&r->reach, env->base, became_unreachable, r) < 0 ||
 	    add_sessions(r, cfg->opts.sessions) < 0) {
-		relay_free(r);
+		relay_retire(r);
+		relay_unref(r);
 		return NULL;
 	}
 	rlog(r, LOG_INFO, "added (%s, %u sessions, window %u)", r->url, r->opts.sessions, r->opts.inflight);
+	return r;
+}
+
+struct relay *relay_ref(struct relay *r)
+{
+	r->refs++;
 	return r;
 }
 
@@ -668,40 +707,46 @@ static void abandon_all(struct relay *r, const char *why)
 	struct job *j;
 
 	for (unsigned i = 0; i < r->n_sessions; i++)
-		while ((j = TAILQ_FIRST(&r->sessions[i]->inflight))) {
-			job_unplace(r, j);
-			job_finish(r, j, JOB_ABANDONED, why);
-		}
-	while ((j = TAILQ_FIRST(&r->queue)) || (j = TAILQ_FIRST(&r->delayed))) {
-		job_unplace(r, j);
-		job_finish(r, j, JOB_ABANDONED, why);
-	}
+		session_close(r->sessions[i], 1001, why, true);
+	while ((j = TAILQ_FIRST(&r->pl.queue)) || (j = TAILQ_FIRST(&r->pl.delayed)))
+		finish(r, j, JOB_ABANDONED, why);
+	while ((j = TAILQ_FIRST(&r->pl.graveyard)))
+		bury(r, j);
 }
 
-void relay_free(struct relay *r)
+static void free_timer(struct event **ev)
 {
-	struct job *j;
+	if (*ev)
+		event_free(*ev);
+	*ev = NULL;
+}
 
-	if (!r)
+void relay_retire(struct relay *r)
+{
+	if (r->retired)
 		return;
-	r->draining = false; /* no idle notifications from inside the teardown */
-	abandon_all(r, r->pool->stopping ? "the daemon is stopping" : "relay removed");
-	while ((j = TAILQ_FIRST(&r->graveyard))) {
-		TAILQ_REMOVE(&r->graveyard, j, link);
-		job_free(j);
-	}
+	r->draining = false; /* no idle notices from inside the teardown */
+	abandon_all(r, "relay removed or daemon stopping");
+	r->retired = true;
 	for (unsigned i = 0; i < r->n_sessions; i++)
 		session_free(r->sessions[i]);
 	free(r->sessions);
+	r->sessions = NULL;
+	r->n_sessions = 0;
+	free_timer(&r->cooldown_timer);
+	free_timer(&r->reap_timer);
+	free_timer(&r->age_timer);
+	free_timer(&r->delay_timer);
+	reach_free(&r->reach);
 	idmap_free(r->jobs);
-	if (r->cooldown_timer)
-		event_free(r->cooldown_timer);
-	if (r->reap_timer)
-		event_free(r->reap_timer);
-	if (r->age_timer)
-		event_free(r->age_timer);
-	if (r->delay_timer)
-		event_free(r->delay_timer);
+	r->jobs = NULL;
+}
+
+void relay_unref(struct relay *r)
+{
+	if (!r || --r->refs)
+		return;
+	relay_retire(r);
 	free(r->name);
 	free(r->url);
 	free(r);
@@ -716,56 +761,79 @@ void relay_reconfigure(struct relay *r, const struct config_relay *cfg)
 	copy_settings(r, cfg);
 	if (reconnect) {
 		rlog(r, LOG_NOTICE, "reconnecting its sessions to %s", r->url);
+		reach_forget(&r->reach); /* a new address: unreachable at its first failure */
 		for (unsigned i = 0; i < r->n_sessions; i++)
 			session_close(r->sessions[i], 1001, "relay reconfigured", false);
 	}
 	if (want > r->n_sessions) {
 		add_sessions(r, want);
 	} else {
-		/* Extra sessions finish their close handshake and are removed by the pool. */
+		/* Extra sessions finish their close handshake and are trimmed by the pool. */
 		for (unsigned i = want; i < r->n_sessions; i++)
 			session_close(r->sessions[i], 1001, "fewer sessions configured", true);
 	}
-	relay_dispatch(r);
+	dispatch(r);
 }
 
-void relay_remove_session(struct relay *r, struct session *s)
+void relay_trim_sessions(struct relay *r)
 {
-	unsigned i;
-
-	for (i = 0; i < r->n_sessions && r->sessions[i] != s; i++)
-		;
-	if (i == r->n_sessions || i < r->opts.sessions)
-		return;
-	r->sessions[i] = r->sessions[--r->n_sessions];
-	r->sessions[i]->index = i;
-	session_free(s);
+	for (unsigned i = r->n_sessions; i-- > r->opts.sessions;) {
+		struct session *s = r->sessions[i];
+		if (session_state(s) != SESSION_STOPPED)
+			continue;
+		r->sessions[i] = r->sessions[--r->n_sessions];
+		session_set_index(r->sessions[i], i);
+		session_free(s);
+	}
 }
 
 void relay_drain(struct relay *r)
 {
 	r->draining = true;
-	rlog(r, LOG_NOTICE, "removed from the configuration: draining %u queued and in-flight jobs", r->queue_len);
-	if (relay_idle(r))
-		pool_relay_idle(r->pool, r);
+	rlog(r, LOG_NOTICE, "removed from the configuration: draining %u queued and %u in-flight jobs", relay_queued(r),
+	     r->pl.n[JOB_INFLIGHT]);
+	maybe_idle(r);
+}
+
+bool relay_draining(const struct relay *r)
+{
+	return r->draining || r->retired;
 }
 
 bool relay_idle(const struct relay *r)
 {
-	if (r->queue_len || r->delayed_len)
-		return false;
+	return relay_queued(r) == 0 && r->pl.n[JOB_INFLIGHT] == 0;
+}
+
+void relay_stop(struct relay *r, const char *why)
+{
 	for (unsigned i = 0; i < r->n_sessions; i++)
-		if (r->sessions[i]->n_inflight)
+		session_close(r->sessions[i], 1001, why, true);
+}
+
+bool relay_all_stopped(const struct relay *r)
+{
+	for (unsigned i = 0; i < r->n_sessions; i++)
+		if (session_state(r->sessions[i]) != SESSION_STOPPED)
 			return false;
 	return true;
 }
 
-int relay_cache_id(struct relay *r, struct cache *c, int64_t *id)
+/* ---- views ------------------------------------------------------------------------------------ */
+
+const char *relay_name(const struct relay *r)
 {
-	if (!r->cache_id && cache_relay_id(c, r->url, &r->cache_id) < 0)
-		return -EIO;
-	*id = r->cache_id;
-	return 0;
+	return r->name;
+}
+
+const char *relay_url(const struct relay *r)
+{
+	return r->url;
+}
+
+const struct pool_opts *relay_opts(const struct relay *r)
+{
+	return &r->opts;
 }
 
 unsigned relay_sessions_ready(const struct relay *r)
@@ -773,41 +841,58 @@ unsigned relay_sessions_ready(const struct relay *r)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < r->n_sessions; i++)
-		n += r->sessions[i]->state == SESSION_READY;
+		n += session_state(r->sessions[i]) == SESSION_READY;
 	return n;
 }
 
-json_t *relay_json(const struct relay *r)
+unsigned relay_n_sessions(const struct relay *r)
 {
-	json_t *sessions = json_array(), *o;
-	unsigned inflight = 0;
-	const char *last_error = NULL;
-	uint64_t now = clock_now_us();
+	return r->n_sessions;
+}
 
+const struct session *relay_session(const struct relay *r, unsigned i)
+{
+	return i < r->n_sessions ? r->sessions[i] : NULL;
+}
+
+void relay_view(const struct relay *r, struct relay_view *v)
+{
+	uint64_t now = clock_now_us();
+	double rtt = 0;
+	unsigned known = 0;
+
+	*v = (struct relay_view){
+		.name = r->name,
+		.url = r->url,
+		.serial = r->serial,
+		.opts = &r->opts,
+		.draining = r->draining,
+		.sessions = r->n_sessions,
+		.sessions_ready = relay_sessions_ready(r),
+		.queued = relay_queued(r),
+		.inflight = r->pl.n[JOB_INFLIGHT],
+		.cooldown_left_us = r->cooldown_until_us > now ? r->cooldown_until_us - now : 0,
+		.c = &r->c,
+		.waiting_time = &r->pl.waiting_time,
+		.inflight_time = &r->pl.inflight_time,
+		.wait = &r->wait,
+		.ok_latency = &r->ok_latency,
+		.completed = r->completed,
+		.ok_ewma_ms = r->ok_ewma_ms,
+		.cooldowns = r->cooldowns,
+		.quorum_last = r->quorum_last,
+		.last_error = "none",
+		.last_notice = r->last_notice,
+	};
 	for (unsigned i = 0; i < r->n_sessions; i++) {
-		json_array_append_new(sessions, session_json(r->sessions[i]));
-		inflight += r->sessions[i]->n_inflight;
-		if (r->sessions[i]->last_error[0])
-			last_error = r->sessions[i]->last_error;
+		const struct session *s = r->sessions[i];
+		double t = session_rtt_ms(s);
+		if (t >= 0) {
+			rtt += t;
+			known++;
+		}
+		if (session_state(s) != SESSION_READY && session_last_error(s)[0] && !strcmp(v->last_error, "none"))
+			v->last_error = session_last_error(s);
 	}
-	o = json_pack("{s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:i, s:s?, s:s?}", "name", r->name, "url", r->url,
-		      "draining", r->draining, "sessions_ready", (int)relay_sessions_ready(r), "sessions_configured",
-		      (int)r->opts.sessions, "window", (int)r->opts.inflight, "inflight", (int)inflight, "queued",
-		      (int)(r->queue_len + r->delayed_len), "last_error", last_error, "last_notice",
-		      r->last_notice[0] ? r->last_notice : NULL);
-	json_object_set_new(o, "cooldown_ms",
-			    json_integer(r->cooldown_until_us > now ? (json_int_t)((r->cooldown_until_us - now) / 1000) : 0));
-	json_object_set_new(o, "counters",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				      "submitted", (json_int_t)r->c.submitted, "accepted", (json_int_t)r->c.accepted,
-				      "duplicates", (json_int_t)r->c.duplicates, "rejected", (json_int_t)r->c.rejected,
-				      "rejected_invalid", (json_int_t)r->c.rejected_invalid, "rejected_other",
-				      (json_int_t)r->c.rejected_other, "auth_required", (json_int_t)r->c.auth_required,
-				      "rate_limited", (json_int_t)r->c.rate_limited, "failed", (json_int_t)r->c.failed,
-				      "timeouts", (json_int_t)r->c.timeouts, "retries", (json_int_t)r->c.retries,
-				      "late_oks", (json_int_t)r->c.late_oks, "reconnects", (json_int_t)r->c.reconnects,
-				      "notices", (json_int_t)r->c.notices, "queue_full", (json_int_t)r->c.queue_full, "expired",
-				      (json_int_t)r->c.expired));
-	json_object_set_new(o, "sessions", sessions);
-	return o;
+	v->rtt_ms = known ? rtt / known : -1;
 }

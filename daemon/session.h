@@ -1,7 +1,8 @@
-/* session.h - one persistent WebSocket session to one relay: connect (TCP, TLS, our HTTP
- * upgrade), wslay framing on a bufferevent, keepalive, reconnect with backoff, and NIP-01
- * relay messages handed to the relay. Jobs in flight on the session are kept here but
- * managed by relay.c. */
+/* session.h - one persistent NIP-01 session to a relay over a WebSocket (ws.c): reconnects
+ * with backoff through the pool's connect gate, the events in flight on it waiting for
+ * their OK (with their deadlines), the subscriptions (REQ) it carries, and the relay's
+ * messages routed to them. It reports to its owner (the relay) only through the callbacks
+ * the owner registered (struct session_ops). */
 #ifndef RELAYPOOL_SESSION_H
 #define RELAYPOOL_SESSION_H
 
@@ -11,103 +12,127 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "stats.h"
+#include "config.h"
+#include "measure.h"
+#include "wsurl.h"
 
-struct relay;
-struct job;
-struct rx_msg;
+struct gate;
+struct session;
+struct evdns_base;
 
 enum session_state {
 	SESSION_BACKOFF,    /* waiting before the next connection attempt */
-	SESSION_CONNECTING, /* waiting for a connect slot, TCP, TLS or the upgrade */
-	SESSION_READY,      /* upgraded; takes jobs */
+	SESSION_CONNECTING, /* waiting for a connect place, TCP, TLS or the upgrade */
+	SESSION_READY,      /* upgraded; takes events and subscriptions */
 	SESSION_CLOSING,    /* close frame sent, waiting for the relay's */
 	SESSION_STOPPED,    /* shut down for good (daemon stopping, relay removed) */
 };
 
-/* A subscription (REQ) on a session, for sync. The callbacks run on the loop; the
- * subscription is already removed when on_closed or on_lost runs. */
+/* An event out on a session, waiting for its OK. The owner embeds it (in its job) and the
+ * session links it; its fields belong to session.c. */
+struct session_send {
+	uint8_t id[32];
+	uint64_t sent_us, deadline_us;
+	struct session *on; /* the session it is in flight on; NULL when it is not */
+	TAILQ_ENTRY(session_send) link;
+};
+
+struct session_ops {
+	/* Ready for events and subscriptions. */
+	void (*ready)(void *owner, struct session *s);
+	/* No longer ready; or, with connect_failed, an attempt to connect failed (the
+	 * session's last error says why). */
+	void (*down)(void *owner, struct session *s, bool connect_failed);
+	/* Stopped for good (after session_close with stop). */
+	void (*stopped)(void *owner, struct session *s);
+	/* An OK for id. sent is what it settles on this session (already out of the
+	 * in-flight table), or NULL when nothing with that id is in flight here. Returns
+	 * false when the owner knows nothing of id (counted as unknown_oks). */
+	bool (*ok)(void *owner, struct session *s, struct session_send *sent, const uint8_t id[32], bool accepted,
+		   const char *message);
+	/* No OK within the deadline; sent is out of the in-flight table. */
+	void (*timeout)(void *owner, struct session *s, struct session_send *sent);
+	/* The session went down with sent in flight (newest first, so an owner that puts
+	 * each back at the head of its queue keeps their order). */
+	void (*lost)(void *owner, struct session *s, struct session_send *sent);
+	void (*notice)(void *owner, struct session *s, const char *message);
+};
+
+/* What every session of the pool shares; it outlives them. */
+struct session_env {
+	struct event_base *base;
+	struct evdns_base *dns;
+	void *ssl_ctx; /* SSL_CTX * */
+	struct gate *gate;
+};
+
+/* A subscription (REQ). The callbacks run on the loop; the subscription is already gone
+ * when on_closed or on_lost runs. */
 struct sub_handler {
 	void (*on_event)(void *arg, json_t *event); /* the raw event object, not yet checked */
 	void (*on_eose)(void *arg);
 	void (*on_closed)(void *arg, const char *message); /* the relay ended it with CLOSED */
 	void (*on_lost)(void *arg);                         /* the session went away */
 };
-
-struct sub {
-	char id[32];
-	const struct sub_handler *h;
-	void *arg;
-	struct sub *next;
-};
+struct session_sub;
 
 struct session_counters {
 	unsigned long long connects, disconnects, connect_failures;
-	unsigned long long sent, oks, notices, protocol_errors, unknown_oks, oversize, pings, pong_timeouts;
+	unsigned long long sent, oks, notices, protocol_errors, unknown_oks;
 	unsigned long long reqs, events_in, closed;
-	unsigned long long bytes_in, bytes_out;
 };
 
-TAILQ_HEAD(job_list, job);
-
-struct session {
-	struct relay *relay;
+/* A read-only look for stats and views. */
+struct session_view {
 	unsigned index;
 	enum session_state state;
-	bool waiting_slot; /* queued for a pool-wide connect slot */
-	bool stop_after_close;
-
-	struct bufferevent *bev;
-	void *ssl; /* SSL *, owned by bev */
-	void *ws;  /* wslay_event_context_ptr */
-	bool upgraded;
-	char ws_key[32];
-
-	struct event *timer;     /* connect timeout, backoff, close wait */
-	struct event *keepalive; /* ping when idle, pong deadline */
-	struct event *job_timer; /* the oldest in-flight job's deadline (relay.c) */
-	uint64_t ping_sent_us;   /* 0 = no ping outstanding */
-	uint64_t last_rx_us, ready_since_us;
-	unsigned attempt; /* consecutive failed attempts, for backoff */
-	double rtt_ms;    /* last ping round trip; < 0 unknown */
-	char last_error[256];
-
-	/* Messages wslay delivered during the current wslay_event_recv, handled after it. */
-	struct rx_msg *rx_head, **rx_tail;
-
-	struct sub *subs;
-	unsigned n_subs;
-
-	/* Jobs in flight, oldest first (relay.c). */
-	struct job_list inflight;
-	unsigned n_inflight;
-
-	struct session_counters c;
-	struct session_stats st;
-	TAILQ_ENTRY(session) connect_link; /* pool's connect wait queue */
+	unsigned inflight, subs;
+	double rtt_ms; /* < 0: unknown */
+	const char *last_error; /* "" if none */
+	const struct integral *inflight_time, *busy_time, *connected_time;
+	uint64_t oks;
+	double ok_sum_us;
+	unsigned long long connects;
 };
 
-struct session *session_new(struct relay *r, unsigned index);
-/* Frees at once, without a close handshake (use session_stop for that). */
+/* relay_name is copied. Starts in BACKOFF; session_start connects. */
+struct session *session_new(const struct session_env *env, const char *relay_name, unsigned index,
+			    const struct session_ops *ops, void *owner);
+/* Frees at once, without a close handshake and without callbacks (in-flight entries are
+ * simply unlinked). */
 void session_free(struct session *s);
-/* Starts connecting (through the pool's connect limiter). */
+/* The relay's address and options; a changed address takes effect at the next connection. */
+void session_configure(struct session *s, const struct wsurl *url, bool tls_verify, const struct pool_opts *opts);
 void session_start(struct session *s);
-/* Graceful close; the session reconnects afterwards unless stop is set. */
+/* Graceful close. Events in flight are handed back (lost) at once. The session reconnects
+ * afterwards unless stop is set. */
 void session_close(struct session *s, uint16_t code, const char *why, bool stop);
-/* Called by the pool when a connect slot is granted. */
-void session_connect_now(struct session *s);
+void session_set_index(struct session *s, unsigned index);
 
-/* Queues a NIP-01 client message (a JSON array, not stolen) and writes it. */
-int session_send_json(struct session *s, json_t *msg);
-/* Queues a pre-serialized text message. */
-int session_send_text(struct session *s, const char *text, size_t len);
+/* Sends ["EVENT", ...] (text) and puts sent in flight with a deadline timeout_us from now.
+ * Returns 0, or -ENOTCONN / -ENOMEM / -EIO with nothing in flight. */
+int session_send_event(struct session *s, struct session_send *sent, const uint8_t id[32], const char *text,
+		       size_t len, uint64_t timeout_us);
+/* Takes sent out of the in-flight table without a callback (no-op if it is not in it). */
+void session_forget(struct session_send *sent);
 
-/* Opens a subscription ["REQ", id, filters...] (filters: a JSON array of filter objects).
- * Returns 0, or -ENOTCONN if the session is not ready. */
-int session_subscribe(struct session *s, const char *id, const json_t *filters, const struct sub_handler *h, void *arg);
+/* Opens ["REQ", id, filters...] (filters: an array of filter objects). NULL with *err =
+ * -ENOTCONN or -ENOMEM. The handle stays valid until a callback ends it or it is closed. */
+struct session_sub *session_subscribe(struct session *s, const char *id, const json_t *filters,
+				      const struct sub_handler *h, void *arg, int *err);
 /* Ends a subscription we no longer want (sends CLOSE); no callback runs. */
-void session_unsubscribe(struct session *s, const char *id);
+void session_sub_close(struct session_sub *sub);
 
+enum session_state session_state(const struct session *s);
+unsigned session_index(const struct session *s);
+/* Ready and not closing: may take events and subscriptions. */
+bool session_usable(const struct session *s);
+unsigned session_inflight(const struct session *s);
+unsigned session_subs(const struct session *s);
+bool session_stopping(const struct session *s);
+const char *session_last_error(const struct session *s);
+double session_rtt_ms(const struct session *s);
+void session_view(const struct session *s, struct session_view *v);
 const char *session_state_name(enum session_state st);
 json_t *session_json(const struct session *s);
 

@@ -9,23 +9,23 @@
  * events sharing that second are not skipped); when a page brings nothing older, the end
  * moves one second back. A slice is done when a page comes back empty. */
 #include <errno.h>
+#include <sys/queue.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "cache.h"
-#include "control.h"
 #include "clock.h"
-#include "daemon.h"
+#include "db.h"
 #include "filter.h"
 #include "log.h"
-#include "pool.h"
 #include "relay.h"
+#include "request.h"
 #include "sync.h"
 #include "verifier.h"
 
 #define MAX_SLICES 4
-#define SUBS_PER_SESSION 4
 #define MAX_RETRIES 8
 #define RETRY_BASE_MS 500
 #define RETRY_MAX_MS 30000
@@ -41,7 +41,7 @@ struct slice {
 	bool done;
 	/* the page out now */
 	bool active;
-	struct session *session;
+	struct session_sub *sub; /* the page's REQ while it is open */
 	char sub_id[32];
 	uint64_t gen; /* bumps on every new page: late verifications of an old page are ignored */
 	unsigned count, pending;
@@ -53,6 +53,7 @@ struct slice {
 
 struct sync_relay {
 	struct sync_run *run;
+	struct relay *relay; /* a reference */
 	char *name;
 	char *url;
 	int64_t relay_id;
@@ -66,8 +67,16 @@ struct sync_relay {
 	char error[300];
 };
 
+struct sync_run;
+
+struct syncer {
+	struct syncer_env env;
+	LIST_HEAD(, sync_run) runs;
+};
+
 struct sync_run {
-	struct daemon *d;
+	struct syncer *S;
+	LIST_ENTRY(sync_run) link;
 	struct request *req;
 	json_t *filter;
 	bool have_since;
@@ -91,11 +100,11 @@ static unsigned long long sub_counter;
 #define srlog(sr, prio, fmt, ...) log_ctx(prio, (&(const struct log_fields){ .relay = (sr)->name }), "sync %s: " fmt, (sr)->name, ##__VA_ARGS__)
 
 static void next_page(struct slice *sl);
-static void relay_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
+static void target_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
 
 /* ---- the run ------------------------------------------------------------------------------- */
 
-static json_t *relay_result(const struct sync_relay *sr)
+static json_t *target_result(const struct sync_relay *sr)
 {
 	uint64_t end = sr->finished_us ? sr->finished_us : clock_now_us();
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "relay", sr->name, "url",
@@ -116,6 +125,7 @@ static void run_free(struct sync_run *run)
 		for (unsigned k = 0; k < MAX_SLICES; k++)
 			if (sr->slices[k].timer)
 				event_free(sr->slices[k].timer);
+		relay_unref(sr->relay);
 		free(sr->name);
 		free(sr->url);
 		free(sr->key);
@@ -123,6 +133,7 @@ static void run_free(struct sync_run *run)
 	if (run->progress_timer)
 		event_free(run->progress_timer);
 	json_decref(run->filter);
+	LIST_REMOVE(run, link);
 	free(run);
 }
 
@@ -133,7 +144,7 @@ static void run_check(struct sync_run *run)
 		json_t *relays = json_array();
 		unsigned failed = 0;
 		for (size_t i = 0; i < run->n; i++) {
-			json_array_append_new(relays, relay_result(&run->r[i]));
+			json_array_append_new(relays, target_result(&run->r[i]));
 			failed += run->r[i].failed;
 		}
 		if (failed)
@@ -159,25 +170,25 @@ static void progress_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (size_t i = 0; i < run->n; i++)
 		if (!run->r[i].done)
-			request_item(run->req, relay_result(&run->r[i]));
+			request_item(run->req, target_result(&run->r[i]));
 	evtimer_add(run->progress_timer, &tv);
 }
 
 /* ---- relays finishing ------------------------------------------------------------------- */
 
 /* Ends the slice's page, if one is out. A session that went away has told us already
- * (on_lost, on_closed clear sl->session), so the pointer is valid when set. */
+ * (on_lost, on_closed clear sl->sub), so the handle is valid when set. */
 static void stop_slice(struct slice *sl)
 {
 	evtimer_del(sl->timer);
-	if (sl->active && sl->session)
-		session_unsubscribe(sl->session, sl->sub_id);
+	if (sl->sub)
+		relay_unsubscribe(sl->sub);
+	sl->sub = NULL;
 	sl->active = false;
-	sl->session = NULL;
 	sl->gen++;
 }
 
-static void relay_done(struct sync_relay *sr)
+static void target_done(struct sync_relay *sr)
 {
 	sr->done = true;
 	sr->finished_us = clock_now_us();
@@ -185,7 +196,7 @@ static void relay_done(struct sync_relay *sr)
 	run_check(sr->run);
 }
 
-static void relay_failed(struct sync_relay *sr, const char *fmt, ...)
+static void target_failed(struct sync_relay *sr, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -198,7 +209,7 @@ static void relay_failed(struct sync_relay *sr, const char *fmt, ...)
 	for (unsigned i = 0; i < sr->n_slices; i++)
 		stop_slice(&sr->slices[i]);
 	srlog(sr, LOG_WARNING, "failed, cursor unchanged: %s", sr->error);
-	relay_done(sr);
+	target_done(sr);
 }
 
 static void cursor_committed(void *arg, int err)
@@ -207,18 +218,18 @@ static void cursor_committed(void *arg, int err)
 
 	if (err < 0) {
 		sr->done = false;
-		relay_failed(sr, "the cache could not save the events or the cursor");
+		target_failed(sr, "the cache could not save the events or the cursor");
 		return;
 	}
 	srlog(sr, LOG_INFO, "done: %llu received, %llu new, %llu duplicates, %llu invalid, %llu pages; cursor %lld",
 	      sr->received, sr->fresh, sr->duplicates, sr->invalid, sr->pages, (long long)sr->window_until);
-	relay_done(sr);
+	target_done(sr);
 }
 
 static void slice_done(struct slice *sl)
 {
 	struct sync_relay *sr = sl->sr;
-	struct cache *c = sr->run->d->cache;
+	struct syncer *S = sr->run->S;
 
 	sl->done = true;
 	stop_slice(sl);
@@ -226,9 +237,9 @@ static void slice_done(struct slice *sl)
 		return;
 	/* Every event of the window is stored (in this batch or an earlier one): the cursor
 	 * moves in the same or a later commit, never before the events. */
-	if (cache_set_cursor(c, sr->relay_id, sr->key, sr->window_until) < 0 ||
-	    cache_after_commit(c, cursor_committed, sr) < 0)
-		relay_failed(sr, "the cache could not save the cursor");
+	if (cache_set_cursor(S->env.cache, sr->relay_id, sr->key, sr->window_until) < 0 ||
+	    db_after_commit(S->env.db, cursor_committed, sr) < 0)
+		target_failed(sr, "the cache could not save the cursor");
 }
 
 /* ---- pages ------------------------------------------------------------------------------ */
@@ -239,7 +250,7 @@ static void page_finished(struct slice *sl)
 
 	sr->pages++;
 	sl->active = false;
-	sl->session = NULL;
+	sl->sub = NULL;
 	sl->retries = 0;
 	evtimer_del(sl->timer);
 	if (sl->count == 0) {
@@ -258,18 +269,15 @@ static void page_finished(struct slice *sl)
 static void retry_page(struct slice *sl, const char *why)
 {
 	struct sync_relay *sr = sl->sr;
-	uint64_t delay = RETRY_BASE_MS;
+	uint64_t delay;
 	struct timeval tv;
 
 	stop_slice(sl);
 	if (++sl->retries > MAX_RETRIES) {
-		relay_failed(sr, "gave up after %d retries: %s", MAX_RETRIES, why);
+		target_failed(sr, "gave up after %d retries: %s", MAX_RETRIES, why);
 		return;
 	}
-	for (unsigned i = 1; i < sl->retries && delay < RETRY_MAX_MS; i++)
-		delay *= 2;
-	if (delay > RETRY_MAX_MS)
-		delay = RETRY_MAX_MS;
+	delay = backoff_step(RETRY_BASE_MS, RETRY_MAX_MS, sl->retries - 1);
 	srlog(sr, LOG_INFO, "slice %u: %s; retrying in %llu ms", sl->index, why, (unsigned long long)delay);
 	tv.tv_sec = (time_t)(delay / 1000);
 	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
@@ -288,8 +296,8 @@ static void verified(void *arg, const struct event_error *err)
 		if (err) {
 			sr->invalid++;
 			srlog(sr, LOG_INFO, "dropping an invalid event: %s", err->message);
-		} else if (cache_store_event(sr->run->d->cache, &se->ev, sr->relay_id, &res) < 0) {
-			relay_failed(sr, "the cache could not store an event");
+		} else if (cache_store_event(sr->run->S->env.cache, &se->ev, sr->relay_id, &res) < 0) {
+			target_failed(sr, "the cache could not store an event");
 		} else if (res == CACHE_NEW || res == CACHE_REPLACED) {
 			sr->fresh++;
 		} else {
@@ -316,7 +324,7 @@ static void on_event(void *arg, json_t *obj)
 	sl->count++;
 	se = calloc(1, sizeof(*se));
 	if (!se) {
-		relay_failed(sr, "out of memory");
+		target_failed(sr, "out of memory");
 		return;
 	}
 	if (event_from_json(obj, &se->ev, &err) < 0) {
@@ -338,12 +346,12 @@ static void on_event(void *arg, json_t *obj)
 	se->gen = sl->gen;
 	sl->pending++;
 	sr->run->in_verify++;
-	if (verifier_submit(sr->run->d->verifier, &se->ev, verified, se) < 0) {
+	if (verifier_submit(sr->run->S->env.verifier, &se->ev, verified, se) < 0) {
 		sr->run->in_verify--;
 		sl->pending--;
 		event_clear(&se->ev);
 		free(se);
-		relay_failed(sr, "out of memory");
+		target_failed(sr, "out of memory");
 	}
 }
 
@@ -355,7 +363,9 @@ static void on_eose(void *arg)
 		return;
 	sl->eose = true;
 	/* Only stored events matter: the live part of the subscription is not needed. */
-	session_unsubscribe(sl->session, sl->sub_id);
+	if (sl->sub)
+		relay_unsubscribe(sl->sub);
+	sl->sub = NULL;
 	if (sl->pending == 0)
 		page_finished(sl);
 }
@@ -369,18 +379,18 @@ static void on_closed(void *arg, const char *msg)
 {
 	struct slice *sl = arg;
 
-	sl->session = NULL; /* the subscription is already gone */
+	sl->sub = NULL; /* the subscription is already gone */
 	if (transient(msg))
 		retry_page(sl, msg);
 	else
-		relay_failed(sl->sr, "the relay closed the subscription: %s", msg);
+		target_failed(sl->sr, "the relay closed the subscription: %s", msg);
 }
 
 static void on_lost(void *arg)
 {
 	struct slice *sl = arg;
 
-	sl->session = NULL;
+	sl->sub = NULL;
 	retry_page(sl, "the session went away");
 }
 
@@ -391,36 +401,15 @@ static const struct sub_handler handler = {
 	.on_lost = on_lost,
 };
 
-static struct session *pick_session(struct relay *r)
-{
-	struct session *best = NULL;
-
-	for (unsigned i = 0; i < r->n_sessions; i++) {
-		struct session *s = r->sessions[i];
-		if (s->state != SESSION_READY || s->stop_after_close || s->n_subs >= SUBS_PER_SESSION)
-			continue;
-		if (!best || s->n_subs < best->n_subs)
-			best = s;
-	}
-	return best;
-}
-
 static void next_page(struct slice *sl)
 {
 	struct sync_relay *sr = sl->sr;
-	struct relay *r = pool_find_relay(sr->run->d->pool, sr->name);
 	struct timeval tv = { .tv_sec = PAGE_TIMEOUT_MS / 1000 };
-	struct session *s;
 	json_t *f, *filters;
 	int e;
 
-	if (!r) {
-		relay_failed(sr, "the relay was removed from the configuration");
-		return;
-	}
-	s = pick_session(r);
-	if (!s) {
-		retry_page(sl, "no session of the relay is ready");
+	if (relay_draining(sr->relay)) {
+		target_failed(sr, "the relay was removed from the configuration");
 		return;
 	}
 	f = json_deep_copy(sr->run->filter);
@@ -434,13 +423,11 @@ static void next_page(struct slice *sl)
 	sl->oldest = INT64_MAX;
 	sl->eose = false;
 	sl->active = true;
-	sl->session = s;
-	e = session_subscribe(s, sl->sub_id, filters, &handler, sl);
+	sl->sub = relay_subscribe(sr->relay, sl->sub_id, filters, &handler, sl, &e);
 	json_decref(filters);
-	if (e < 0) {
+	if (!sl->sub) {
 		sl->active = false;
-		sl->session = NULL;
-		retry_page(sl, "cannot send the REQ");
+		retry_page(sl, e == -EAGAIN ? "no session of the relay is ready" : "cannot send the REQ");
 		return;
 	}
 	evtimer_add(sl->timer, &tv);
@@ -486,41 +473,36 @@ static void make_slices(struct sync_relay *sr, unsigned sessions)
 	sr->n_slices = n;
 }
 
-static int relay_begin(struct sync_relay *sr)
+static int target_begin(struct sync_relay *sr)
 {
 	struct sync_run *run = sr->run;
-	struct daemon *d = run->d;
-	struct relay *r = pool_find_relay(d->pool, sr->name);
+	struct syncer *S = run->S;
+	struct relay *r = sr->relay;
 	json_t *fs = json_object_get(run->filter, "since"), *fu = json_object_get(run->filter, "until");
-	int64_t cursor = 0, now = (int64_t)time(NULL);
+	int64_t cursor = 0, now = clock_wall_s();
 
 	sr->started_us = clock_now_us();
-	if (!r) {
-		sr->url = strdup("");
-		relay_failed(sr, "no such relay");
-		return -ENOENT;
-	}
-	sr->url = strdup(r->url);
+	sr->url = strdup(relay_url(r));
 	sr->key = filter_key(run->filter);
-	if (!sr->url || !sr->key || cache_relay_id(d->cache, r->url, &sr->relay_id) < 0 ||
-	    cache_get_cursor(d->cache, sr->relay_id, sr->key, &cursor) < 0) {
-		relay_failed(sr, "cannot read the sync cursor");
+	if (!sr->url || !sr->key || cache_relay_id(S->env.cache, relay_url(r), &sr->relay_id) < 0 ||
+	    cache_get_cursor(S->env.cache, sr->relay_id, sr->key, &cursor) < 0) {
+		target_failed(sr, "cannot read the sync cursor");
 		return -EIO;
 	}
 	if (run->have_since)
 		sr->window_since = run->since;
 	else if (cursor)
-		sr->window_since = cursor - (int64_t)(r->opts.sync_overlap_ms / 1000);
+		sr->window_since = cursor - (int64_t)(relay_opts(r)->sync_overlap_ms / 1000);
 	if (sr->window_since < 0)
 		sr->window_since = 0;
 	if (fs && json_integer_value(fs) > sr->window_since)
 		sr->window_since = json_integer_value(fs);
 	sr->window_until = fu && json_integer_value(fu) < now ? json_integer_value(fu) : now;
-	make_slices(sr, r->opts.sessions);
+	make_slices(sr, relay_opts(r)->sessions);
 	for (unsigned i = 0; i < sr->n_slices; i++) {
-		sr->slices[i].timer = evtimer_new(d->base, slice_timer_cb, &sr->slices[i]);
+		sr->slices[i].timer = evtimer_new(S->env.base, slice_timer_cb, &sr->slices[i]);
 		if (!sr->slices[i].timer) {
-			relay_failed(sr, "out of memory");
+			target_failed(sr, "out of memory");
 			return -ENOMEM;
 		}
 	}
@@ -528,7 +510,7 @@ static int relay_begin(struct sync_relay *sr)
 	      (long long)sr->window_until, (long long)cursor, sr->n_slices, sr->n_slices == 1 ? "" : "s");
 	if (sr->window_until < sr->window_since) {
 		/* An empty window: nothing to fetch, the cursor stays. */
-		relay_done(sr);
+		target_done(sr);
 		return 0;
 	}
 	for (unsigned i = 0; i < sr->n_slices && !sr->done; i++)
@@ -536,16 +518,19 @@ static int relay_begin(struct sync_relay *sr)
 	return 0;
 }
 
-void sync_start(struct daemon *d, struct request *r, char **relay_names, size_t n, const struct sync_params *p)
+void sync_start(struct syncer *S, struct request *r, struct relay **relays, size_t n, const struct sync_params *p)
 {
 	struct sync_run *run = calloc(1, sizeof(*run) + n * sizeof(struct sync_relay));
 	struct timeval tv = { .tv_sec = 1 };
 
 	if (!run) {
+		for (size_t i = 0; i < n; i++)
+			relay_unref(relays[i]);
 		request_fail(r, RP_ERR_INTERNAL, "out of memory");
 		return;
 	}
-	run->d = d;
+	run->S = S;
+	LIST_INSERT_HEAD(&S->runs, run, link);
 	run->req = r;
 	run->filter = json_deep_copy(p->filter);
 	json_object_del(run->filter, "limit");
@@ -555,17 +540,49 @@ void sync_start(struct daemon *d, struct request *r, char **relay_names, size_t 
 	run->n = n;
 	for (size_t i = 0; i < n; i++) {
 		run->r[i].run = run;
-		run->r[i].name = strdup(relay_names[i]);
+		run->r[i].relay = relays[i];
+		run->r[i].name = strdup(relay_name(relays[i]));
 	}
 	if (p->progress) {
-		run->progress_timer = evtimer_new(d->base, progress_cb, run);
+		run->progress_timer = evtimer_new(S->env.base, progress_cb, run);
 		if (run->progress_timer)
 			evtimer_add(run->progress_timer, &tv);
 	}
 	/* Keep the run alive while relays start (one may finish at once). */
 	run->in_verify++;
 	for (size_t i = 0; i < n; i++)
-		relay_begin(&run->r[i]);
+		target_begin(&run->r[i]);
 	run->in_verify--;
 	run_check(run);
+}
+
+int syncer_new(const struct syncer_env *env, struct syncer **out)
+{
+	struct syncer *S = calloc(1, sizeof(*S));
+
+	if (!S)
+		return -ENOMEM;
+	S->env = *env;
+	LIST_INIT(&S->runs);
+	*out = S;
+	return 0;
+}
+
+void syncer_free(struct syncer *S)
+{
+	struct sync_run *run;
+
+	if (!S)
+		return;
+	/* Runs still going (the daemon stops): their pages end and their requests hear why. */
+	while ((run = LIST_FIRST(&S->runs))) {
+		for (size_t i = 0; i < run->n; i++)
+			for (unsigned k = 0; k < run->r[i].n_slices; k++)
+				stop_slice(&run->r[i].slices[k]);
+		if (run->req)
+			request_fail(run->req, RP_ERR_SHUTTING_DOWN, "the daemon is stopping; cursors did not move");
+		run->req = NULL;
+		run_free(run);
+	}
+	free(S);
 }

@@ -9,9 +9,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct daemon;
-struct request;
+struct cache;
+struct db;
+struct event_base;
 struct relay;
+struct request;
+struct syncer;
+struct verifier;
+
+struct syncer_env {
+	struct event_base *base;
+	struct db *db;
+	struct cache *cache;
+	struct verifier *verifier;
+};
+
+int syncer_new(const struct syncer_env *env, struct syncer **out);
+void syncer_free(struct syncer *S);
 
 /* Events asked for per REQ page (strfry's default cap is 500 per filter). */
 #define SYNC_PAGE 500
@@ -23,7 +37,7 @@ struct sync_params {
 	bool progress; /* stream progress items */
 };
 
-/* Syncs the n relays (by name) and answers r with per-relay results. */
-void sync_start(struct daemon *d, struct request *r, char **relay_names, size_t n, const struct sync_params *p);
+/* Syncs the n relays (one reference each, taken over) and answers r with per-relay results. */
+void sync_start(struct syncer *S, struct request *r, struct relay **relays, size_t n, const struct sync_params *p);
 
 #endif

@@ -1,14 +1,12 @@
 /* trace.c - listeners of the trace op and the events they receive. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "control.h"
-#include "daemon.h"
 #include "hex.h"
-#include "pool.h"
-#include "relay.h"
+#include "request.h"
 #include "trace.h"
 
 /* A listener whose unread output passes this loses events until it catches up. */
@@ -35,11 +33,10 @@ static void remove_tracer(struct tracer **link, const char *why)
 	free(t);
 }
 
-int trace_subscribe(struct pool *p, struct request *r, const char *relay)
+int trace_subscribe(struct request *r, const char *relay)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
 
-	(void)p;
 	if (!t)
 		return -ENOMEM;
 	t->r = r;
@@ -50,28 +47,28 @@ int trace_subscribe(struct pool *p, struct request *r, const char *relay)
 	return 0;
 }
 
-void trace_stop_all(struct pool *p)
+void trace_stop_all(void)
 {
-	(void)p;
 	while (tracers)
 		remove_tracer(&tracers, "the daemon is stopping");
 }
 
-void trace_emit(struct relay *r, const struct session *s, const struct job *j, const char *what, const char *detail)
+void trace_emit(const char *relay, int session, const uint8_t *id, unsigned attempt, const char *what,
+		const char *detail)
 {
-	char line[1024], id[65] = "";
+	char line[1024], hex[65] = "";
 	struct timespec ts;
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if (j)
-		hex_encode(j->id, 32, id);
 	n = snprintf(line, sizeof(line), "{\"t\":%lld.%03ld,\"what\":\"%s\",\"relay\":\"%s\"", (long long)ts.tv_sec,
-		     ts.tv_nsec / 1000000, what, r->name);
-	if (s)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"session\":%u", s->index);
-	if (j)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"event_id\":\"%s\",\"attempt\":%u", id, j->attempts);
+		     ts.tv_nsec / 1000000, what, relay);
+	if (session >= 0)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"session\":%d", session);
+	if (id) {
+		hex_encode(id, 32, hex);
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ",\"event_id\":\"%s\",\"attempt\":%u", hex, attempt);
+	}
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "%s}", detail);
 	if (n >= (int)sizeof(line))
 		return;
@@ -82,7 +79,7 @@ void trace_emit(struct relay *r, const struct session *s, const struct job *j, c
 			continue;
 		}
 		link = &t->next;
-		if (t->relay[0] && strcmp(t->relay, r->name) != 0)
+		if (t->relay[0] && strcmp(t->relay, relay) != 0)
 			continue;
 		if (request_backlog(t->r) > TRACE_MAX_BACKLOG) {
 			t->dropped++;

@@ -23,9 +23,14 @@ SOURCE_ROOT = os.environ.get(
 RELAY_DIR = os.path.join(SOURCE_ROOT, "tests", "relay")
 DATA_DIR = os.path.join(SOURCE_ROOT, "tests", "data")
 NODE = os.environ.get("NODE", shutil.which("node") or "node")
+# Sanitizer builds and one-CPU runs are slower: every bound on a wait grows by this factor
+# (scripts/test.sh sets it for the ASan build). Waits poll a condition, so a fast machine
+# never waits longer for it.
+TIMEOUT_SCALE = float(os.environ.get("RELAYPOOL_TIMEOUT_SCALE", "1"))
 
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -40,7 +45,7 @@ class Conn:
 
     def __init__(self, path, timeout=10.0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(timeout * TIMEOUT_SCALE)
         self.sock.connect(path)
         self.buf = b""
 
@@ -140,6 +145,7 @@ class Daemon:
     def stop(self, sig=None, timeout=15.0):
         """Stops the daemon and returns its exit code (the daemon must exit by itself)."""
         sig = signal.SIGTERM if sig is None else sig
+        timeout *= TIMEOUT_SCALE
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
@@ -253,6 +259,7 @@ def free_port():
 
 
 def ctl(*args, socket_path=None, input=None, timeout=60, env=None):
+    timeout *= TIMEOUT_SCALE
     cmd = [RELAYPOOLCTL]
     if socket_path:
         cmd += ["-s", socket_path]

@@ -49,10 +49,14 @@ def publish_background(d, events, *args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def measure(d, proc, relay="f", settle=0.6, span=2.0):
-    """Effective parallelism over [settle, settle+span] seconds into the run, from the
-    daemon's monotonic in-flight integral."""
-    time.sleep(settle)
+def measure(d, proc, relay="f", span=2.0):
+    """Effective parallelism over span seconds of the run, once every ready session carries
+    its window, from the daemon's monotonic in-flight integral. The span is the measuring
+    interval itself, not a wait for something to happen."""
+    def full():
+        r = [x for x in stats(d)["relays"] if x["name"] == relay][0]
+        return r["inflight"] > 0 and r["inflight"] >= r["sessions_ready"] * r["window"]
+    wait_for(full, 30, what="every ready session to carry its window")
     a = stats(d)
     time.sleep(span)
     b = stats(d)
@@ -210,7 +214,19 @@ def test_trace_streams_the_life_of_a_publish(fault_factory, daemon_factory):
     wait_ready(d, 2)
     c = d.conn()
     c.send({"id": "t", "op": "trace", "relay": "f"})
-    time.sleep(0.2)
+    # The listener is in place once a probe event shows up in the stream.
+    probes = gen_events(20, seed="trace-probe").splitlines()
+    c.sock.settimeout(1)
+    for probe in probes:
+        assert ctl("publish", "-", input=probe + "\n", socket_path=d.socket).returncode == 0
+        try:
+            if c.recv():
+                break
+        except socket.timeout:
+            continue
+    else:
+        raise AssertionError("the trace stream never showed a probe event")
+    c.sock.settimeout(10)
     ev = json.loads(gen_events(1, seed="trace"))
     assert ctl("publish", "-", input=json.dumps(ev) + "\n", socket_path=d.socket).returncode == 0
     seen = []
@@ -269,9 +285,12 @@ def test_stats_watch_and_json(relay, daemon_factory):
     st = json.loads(r.stdout)["result"]
     assert set(st["pool"]["effective_parallelism"]) == {"10s", "60s", "total"}
     p = subprocess.Popen([RELAYPOOLCTL, "-s", d.socket, "stats", "--watch", "0.2"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1.1)
+    seen, deadline = 0, time.monotonic() + 30
+    while seen < 3 and time.monotonic() < deadline:
+        line = p.stdout.readline()
+        seen += "effective parallelism" in line
     p.terminate()
-    out = p.communicate(timeout=10)[0]
-    assert out.count("effective parallelism") >= 3
+    p.communicate(timeout=10)
+    assert seen >= 3
     assert ctl("stats", "--watch", "0", socket_path=d.socket).returncode == 2
     assert d.stop() == 0

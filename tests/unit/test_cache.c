@@ -12,7 +12,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <event2/event.h>
+
 #include "cache.h"
+#include "db.h"
 #include "filter.h"
 #include "hex.h"
 
@@ -43,14 +46,26 @@ static void remove_db(const char *p)
 	unlink(buf);
 }
 
+/* The database under the cache the test works with (one at a time). */
+static struct db *db;
+
 static struct cache *open_ok(const char *path)
 {
 	struct cache *c = NULL;
 	char *why = NULL;
 
-	if (cache_open(path, base, &c, &why) < 0)
-		fail_msg("cache_open: %s", why);
+	if (db_open(path, base, &db, &why) < 0)
+		fail_msg("db_open: %s", why);
+	if (cache_new(db, &c) < 0)
+		fail_msg("cache_new failed");
 	return c;
+}
+
+static void close_both(struct cache *c)
+{
+	cache_free(c);
+	db_close(db);
+	db = NULL;
 }
 
 /* The 80 nostr-tools vectors, parsed. */
@@ -159,7 +174,7 @@ static void test_query_semantics(void **state)
 		assert_int_equal(cache_store_event(c, &ev[i], 0, &res), 0);
 		stored += res == CACHE_NEW || res == CACHE_REPLACED;
 	}
-	assert_int_equal(cache_flush(c), 0);
+	assert_int_equal(db_flush(db), 0);
 	/* The vectors have replaceable events; keep only what the cache kept for matching. */
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -196,7 +211,7 @@ static void test_query_semantics(void **state)
 	for (size_t i = 0; i < kept; i++)
 		event_clear(&ev[i]);
 	free(ev);
-	cache_close(c);
+	close_both(c);
 	remove_db(path);
 	free(path);
 }
@@ -291,7 +306,7 @@ static void test_replaceable_and_addressable(void **state)
 	struct nostr_event *all[] = { &a, &b, &old, &tie1, &tie2, &art1, &art2, &other, &eph };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		event_clear(all[i]);
-	cache_close(c);
+	close_both(c);
 	remove_db(path);
 	free(path);
 }
@@ -318,11 +333,11 @@ static void test_commit_cursor_reopen(void **state)
 	assert_int_equal(cache_relay_id(c, "wss://r.example/", &relay), 0);
 	assert_int_equal(cache_store_event(c, &ev, relay, &res), 0);
 	assert_int_equal(cache_set_cursor(c, relay, "{\"kinds\":[1]}", 12345), 0);
-	assert_int_equal(cache_after_commit(c, on_commit, NULL), 0);
+	assert_int_equal(db_after_commit(db, on_commit, NULL), 0);
 	assert_int_equal(committed_calls, 0); /* nothing promised before the commit */
 	event_base_loop(base, EVLOOP_ONCE); /* the commit timer */
 	assert_int_equal(committed_calls, 1);
-	cache_close(c);
+	close_both(c);
 
 	c = open_ok(path);
 	assert_int_equal(cache_get_cursor(c, relay, "{\"kinds\":[1]}", &until), 0);
@@ -332,7 +347,7 @@ static void test_commit_cursor_reopen(void **state)
 	assert_int_equal(cache_count_events(c, &n), 0);
 	assert_int_equal(n, 1);
 	event_clear(&ev);
-	cache_close(c);
+	close_both(c);
 	remove_db(path);
 	free(path);
 }
@@ -340,15 +355,15 @@ static void test_commit_cursor_reopen(void **state)
 static void test_refuses_damaged_files(void **state)
 {
 	char *path = temp_path(), *why = NULL;
-	struct cache *c = NULL;
+	struct db *d = NULL;
 	FILE *f;
 
 	(void)state;
 	f = fopen(path, "w");
 	fputs("this is not a database, it is a text file that happens to be long enough to look like a header", f);
 	fclose(f);
-	assert_int_not_equal(cache_open(path, base, &c, &why), 0);
-	assert_null(c);
+	assert_int_not_equal(db_open(path, base, &d, &why), 0);
+	assert_null(d);
 	assert_non_null(strstr(why, path));
 	free(why);
 	remove_db(path);

@@ -1,4 +1,4 @@
-/* sd.c - relaypoold as a systemd service: READY/RELOADING/STOPPING/STATUS notifications,
+/* service.c - relaypoold as a systemd service: READY/RELOADING/STOPPING/STATUS notifications,
  * the watchdog (pinged from a timer on the event loop, so a stuck loop stops the pings and
  * systemd restarts us), and the control socket taken over from socket activation. */
 #include <errno.h>
@@ -10,18 +10,18 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "clock.h"
-#include "daemon.h"
 #include "log.h"
-#include "pool.h"
-#include "sd.h"
+#include "service.h"
 
 /* How often STATUS= is recomputed while the loop runs; it is sent only when it changed. */
 #define STATUS_REFRESH_SEC 1
 
 static struct {
-	struct daemon *d;
+	service_status_fn status_fn;
+	void *status_arg;
 	struct event *watchdog;
 	struct event *status_timer;
 	bool notify_failed; /* logged once, then quiet */
@@ -47,20 +47,18 @@ static void notifyf(const char *fmt, ...)
 	}
 }
 
-void service_status_line(struct daemon *d, char *buf, size_t size)
+void service_status_line(char *buf, size_t size)
 {
-	unsigned up, ready, total, relays = d->pool->n_relays;
-	unsigned long long queued, inflight;
+	size_t n;
 
-	if (svc.stopping) {
-		snprintf(buf, size, "Shutting down");
+	if (svc.stopping || !svc.status_fn) {
+		snprintf(buf, size, "%s", svc.stopping ? "Shutting down" : "Starting");
 		return;
 	}
-	pool_summary(d->pool, &up, &ready, &total, &queued, &inflight);
-	/* failing: relays without a ready session (connecting, or backing off after errors). */
-	snprintf(buf, size, "%u/%u relays up, %u/%u sessions ready, %llu queued, %llu in flight, %u failing%s", up,
-		 relays, ready, total, queued, inflight, relays > up ? relays - up : 0,
-		 svc.reload_failed ? "; last reload failed, running the previous configuration" : "");
+	svc.status_fn(svc.status_arg, buf, size);
+	n = strlen(buf);
+	if (svc.reload_failed)
+		snprintf(buf + n, size - n, "; last reload failed, running the previous configuration");
 }
 
 /* Sends STATUS= if the summary changed since the last one. */
@@ -68,7 +66,7 @@ static void refresh_status(void)
 {
 	char line[sizeof(svc.status)];
 
-	service_status_line(svc.d, line, sizeof(line));
+	service_status_line(line, sizeof(line));
 	if (streq(line, svc.status))
 		return;
 	memcpy(svc.status, line, sizeof(line));
@@ -98,7 +96,7 @@ static int start_timer(struct event **ev, struct event_base *base, event_callbac
 }
 
 /* WATCHDOG_USEC (for our pid, per WATCHDOG_PID): ping at half the period. */
-static int start_watchdog(struct daemon *d)
+static int start_watchdog(struct event_base *base)
 {
 	uint64_t usec = 0;
 	int r = sd_watchdog_enabled(0, &usec);
@@ -109,48 +107,47 @@ static int start_watchdog(struct daemon *d)
 	}
 	if (r == 0)
 		return 0;
-	if (start_timer(&svc.watchdog, d->base, on_watchdog, usec / 2 ? usec / 2 : 1) < 0)
+	if (start_timer(&svc.watchdog, base, on_watchdog, usec / 2 ? usec / 2 : 1) < 0)
 		return log_err("systemd: cannot start the watchdog timer"), -ENOMEM;
 	log_info("systemd: watchdog enabled, pinging every %" PRIu64 " ms", usec / 2000);
 	return 0;
 }
 
-int service_ready(struct daemon *d)
+int service_ready(struct event_base *base, service_status_fn status, void *arg)
 {
 	int r;
 
-	svc.d = d;
-	r = start_watchdog(d);
+	svc.status_fn = status;
+	svc.status_arg = arg;
+	r = start_watchdog(base);
 	if (r < 0)
 		return r;
 	if (getenv("NOTIFY_SOCKET") &&
-	    start_timer(&svc.status_timer, d->base, on_status_timer, STATUS_REFRESH_SEC * 1000000ull) < 0)
+	    start_timer(&svc.status_timer, base, on_status_timer, STATUS_REFRESH_SEC * 1000000ull) < 0)
 		return log_err("systemd: cannot start the status timer"), -ENOMEM;
-	service_status_line(d, svc.status, sizeof(svc.status));
+	service_status_line(svc.status, sizeof(svc.status));
 	notifyf("READY=1\nSTATUS=%s", svc.status);
 	return 0;
 }
 
-void service_reloading(struct daemon *d)
+void service_reloading(void)
 {
-	(void)d;
 	if (svc.stopping)
 		return; /* READY=1 must not follow STOPPING=1 */
 	notifyf("RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading the configuration", clock_now_us());
 }
 
-void service_reloaded(struct daemon *d, int r)
+void service_reloaded(int r)
 {
 	if (svc.stopping)
 		return;
 	svc.reload_failed = r < 0;
-	service_status_line(d, svc.status, sizeof(svc.status));
+	service_status_line(svc.status, sizeof(svc.status));
 	notifyf("READY=1\nSTATUS=%s", svc.status);
 }
 
-void service_stopping(struct daemon *d)
+void service_stopping(void)
 {
-	(void)d;
 	svc.stopping = true;
 	if (svc.status_timer)
 		event_del(svc.status_timer);

@@ -1,0 +1,15 @@
+/* op_cache.h - the handlers of the cache op family (op_cache.c). */
+#ifndef RELAYPOOL_OP_CACHE_H
+#define RELAYPOOL_OP_CACHE_H
+
+#include <jansson.h>
+
+struct request;
+
+void op_query(struct request *r, json_t *args);
+void op_sync(struct request *r, json_t *args);
+void op_outbox(struct request *r, json_t *args);
+void op_outbox_retry(struct request *r, json_t *args);
+void op_outbox_drop(struct request *r, json_t *args);
+
+#endif

@@ -1,0 +1,70 @@
+/* opctx.c - see opctx.h. */
+#include <string.h>
+
+#include "filter.h"
+#include "opctx.h"
+#include "pool.h"
+#include "relay.h"
+#include "request.h"
+
+#define WINDOW_MIN 64
+#define WINDOW_MAX 8192
+
+struct opctx *opctx_of(const struct request *r)
+{
+	return request_ctx(r);
+}
+
+struct relay *opctx_relay_or_fail(struct request *r, const char *name_or_url)
+{
+	struct relay *rel = pool_find_relay(opctx_of(r)->pool, name_or_url);
+
+	if (!rel) {
+		request_fail(r, RP_ERR_UNKNOWN_RELAY, "no configured relay is named or located at \"%s\"", name_or_url);
+		return NULL;
+	}
+	return relay_ref(rel);
+}
+
+json_t *opctx_filters(struct request *r, json_t *args)
+{
+	json_t *one = json_object_get(args, "filter"), *many = json_object_get(args, "filters"), *v;
+	char err[256];
+	size_t i;
+
+	if (one && many) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "give either \"filter\" or \"filters\", not both");
+		return NULL;
+	}
+	if (!one && !many) {
+		request_fail(r, RP_ERR_MISSING_FIELD, "a query needs \"filter\" (an object) or \"filters\" (an array)");
+		return NULL;
+	}
+	many = one ? json_pack("[O]", one) : json_incref(many);
+	if (json_array_size(many) == 0 || json_array_size(many) > 64) {
+		request_fail(r, RP_ERR_INVALID_FILTER, "\"filters\" must hold 1 to 64 filters");
+		json_decref(many);
+		return NULL;
+	}
+	json_array_foreach(many, i, v)
+		if (filter_validate(v, err, sizeof(err)) < 0) {
+			request_fail(r, RP_ERR_INVALID_FILTER, "filter %zu: %s", i, err);
+			json_decref(many);
+			return NULL;
+		}
+	return many;
+}
+
+unsigned opctx_window(const struct opctx *o)
+{
+	unsigned most = 0;
+
+	for (unsigned i = 0; i < pool_n_relays(o->pool); i++) {
+		const struct relay *r = pool_relay(o->pool, i);
+		unsigned slots = relay_opts(r)->sessions * relay_opts(r)->inflight;
+		if (!relay_draining(r) && slots > most)
+			most = slots;
+	}
+	most *= 2;
+	return most < WINDOW_MIN ? WINDOW_MIN : most > WINDOW_MAX ? WINDOW_MAX : most;
+}
