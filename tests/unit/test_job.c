@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "job.h"
+#include "signed_events.h"
 
 /* ---- the fake session ------------------------------------------------------------------- */
 
@@ -94,17 +95,9 @@ static void on_release(struct job_waiter *w)
 
 static int setup(void **state)
 {
-	uint8_t sk[32] = { [31] = 7 };
-	secp256k1_keypair kp;
-	struct event_error err;
-	json_t *t = json_pack("{s:i, s:s}", "kind", 1, "content", "a job");
-
 	(void)state;
-	if (!secp256k1_keypair_create(event_secp_context(), &kp, sk) || event_sign_template(t, &kp, &ev, &err) < 0)
-		return -1;
-	json_decref(t);
 	done_calls = released = 0;
-	return 0;
+	return signed_events(&ev, 1, 7, "a job");
 }
 
 static int teardown(void **state)

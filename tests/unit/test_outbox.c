@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "db.h"
 #include "outbox.h"
+#include "signed_events.h"
 
 static struct event_base *base;
 static struct db *db;
@@ -223,28 +224,15 @@ static void test_failed_commit_leaves_nothing(void **state)
 
 static int setup(void **state)
 {
-	uint8_t sk[32] = { [31] = 5 };
-	secp256k1_keypair kp;
-
 	(void)state;
 	base = event_base_new();
-	if (!base || !secp256k1_keypair_create(event_secp_context(), &kp, sk))
-		return -1;
-	for (int i = 0; i < 3; i++) {
-		struct event_error err;
-		json_t *t = json_pack("{s:i, s:i, s:s}", "kind", 1, "created_at", 1700000000 + i, "content", "outbox test");
-		if (event_sign_template(t, &kp, &ev[i], &err) < 0)
-			return -1;
-		json_decref(t);
-	}
-	return 0;
+	return base ? signed_events(ev, 3, 5, "outbox test") : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < 3; i++)
-		event_clear(&ev[i]);
+	signed_events_clear(ev, 3);
 	event_base_free(base);
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include "publish.h"
 #include "relay.h"
 #include "request.h"
+#include "signed_events.h"
 #include "verifier.h"
 
 #define N_EVENTS 12
@@ -487,32 +488,19 @@ static void test_pending_rows_resume(void **state)
 
 static int setup(void **state)
 {
-	uint8_t sk[32] = { [31] = 11 };
-	secp256k1_keypair kp;
-
 	(void)state;
 	snprintf(dir, sizeof(dir), "/tmp/rp-test-publish-%d", (int)getpid());
 	mkdir(dir, 0700);
 	snprintf(dbfile, sizeof(dbfile), "%s/cache.db", dir);
 	snprintf(conf_path, sizeof(conf_path), "%s/d.conf", dir);
 	base = event_base_new();
-	if (!base || !secp256k1_keypair_create(event_secp_context(), &kp, sk))
-		return -1;
-	for (int i = 0; i < N_EVENTS; i++) {
-		struct event_error err;
-		json_t *t = json_pack("{s:i, s:i, s:s}", "kind", 1, "created_at", 1700000000 + i, "content", "publish test");
-		if (event_sign_template(t, &kp, &ev[i], &err) < 0)
-			return -1;
-		json_decref(t);
-	}
-	return 0;
+	return base ? signed_events(ev, N_EVENTS, 11, "publish test") : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < N_EVENTS; i++)
-		event_clear(&ev[i]);
+	signed_events_clear(ev, N_EVENTS);
 	event_base_free(base);
 	unlink(conf_path);
 	rmdir(dir);

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "fake_session.h"
 #include "relay.h"
+#include "signed_events.h"
 
 #define N_EVENTS 8
 
@@ -422,28 +423,15 @@ static void test_drain_then_idle(void **state)
 
 static int setup(void **state)
 {
-	uint8_t sk[32] = { [31] = 9 };
-	secp256k1_keypair kp;
-
 	(void)state;
 	base = event_base_new();
-	if (!base || !secp256k1_keypair_create(event_secp_context(), &kp, sk))
-		return -1;
-	for (int i = 0; i < N_EVENTS; i++) {
-		struct event_error err;
-		json_t *t = json_pack("{s:i, s:i, s:s}", "kind", 1, "created_at", 1700000000 + i, "content", "relay test");
-		if (event_sign_template(t, &kp, &ev[i], &err) < 0)
-			return -1;
-		json_decref(t);
-	}
-	return 0;
+	return base ? signed_events(ev, N_EVENTS, 9, "relay test") : -1;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i < N_EVENTS; i++)
-		event_clear(&ev[i]);
+	signed_events_clear(ev, N_EVENTS);
 	event_base_free(base);
 	return 0;
 }
