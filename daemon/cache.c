@@ -334,17 +334,25 @@ static int store(struct cache *c, const struct nostr_event *ev, int64_t relay, e
 	return relay > 0 ? cache_mark(c, ev->id, relay, CACHE_SEEN) : 0;
 }
 
-int cache_store_event(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res)
+int cache_store_event_held(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res)
 {
 	*res = CACHE_NEW;
 	if (ev->kind >= 20000 && ev->kind < 30000) {
 		*res = CACHE_EPHEMERAL;
 		return 0;
 	}
-	/* A replaced version is deleted before the new one is inserted: both or neither. */
+	if (db_begin(c->db) < 0)
+		return -EIO;
+	return store(c, ev, relay, res);
+}
+
+int cache_store_event(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res)
+{
+	/* A replaced version is deleted before the new one is inserted, the tags with their
+	 * event: all or nothing. */
 	if (db_savepoint(c->db) < 0)
 		return -EIO;
-	return db_release(c->db, store(c, ev, relay, res));
+	return db_release(c->db, cache_store_event_held(c, ev, relay, res));
 }
 
 int cache_count_events(struct cache *c, long long *n)

@@ -31,6 +31,9 @@ enum cache_store {
 /* Stores a verified event, all of it or nothing (a savepoint of its own). relay > 0 also
  * records it as seen on that relay. */
 int cache_store_event(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res);
+/* The same inside a savepoint the caller holds (and releases), for a caller that writes more
+ * with the event: one savepoint instead of two. */
+int cache_store_event_held(struct cache *c, const struct nostr_event *ev, int64_t relay, enum cache_store *res);
 /* Records that relay has the event (flags: CACHE_SEEN from sync, CACHE_DELIVERED by publish). */
 enum { CACHE_SEEN = 1, CACHE_DELIVERED = 2 };
 int cache_mark(struct cache *c, const uint8_t id[32], int64_t relay, int flags);

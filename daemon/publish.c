@@ -439,7 +439,7 @@ static int store(struct publish *p)
 
 	if (db_savepoint(P->env.db) < 0)
 		return -EIO;
-	r = cache_store_event(P->env.cache, &p->ev, 0, &res);
+	r = cache_store_event_held(P->env.cache, &p->ev, 0, &res);
 	bool in_cache = res == CACHE_NEW || res == CACHE_REPLACED || res == CACHE_DUPLICATE;
 	for (size_t i = 0; r == 0 && i < p->n; i++) {
 		int64_t relay_id;
