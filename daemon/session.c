@@ -62,7 +62,7 @@ struct session {
 	unsigned n_subs;
 
 	struct session_counters c;
-	struct ws_counters wc;
+	struct ws_counters wc; /* connections that ended, summed */
 	struct integral inflight_time, busy_time, connected_time;
 	uint64_t oks;
 	double ok_sum_us;
@@ -399,13 +399,32 @@ static void ended(struct session *s, bool connect_failed)
 	schedule_backoff(s);
 }
 
+/* Adds a finished connection's counters to the session's. */
+static void add_counters(struct ws_counters *sum, const struct ws_counters *c)
+{
+	sum->bytes_in += c->bytes_in;
+	sum->bytes_out += c->bytes_out;
+	sum->pings += c->pings;
+	sum->pong_timeouts += c->pong_timeouts;
+	sum->oversize += c->oversize;
+	sum->violations += c->violations;
+}
+
+static void drop_ws(struct session *s)
+{
+	if (!s->ws)
+		return;
+	add_counters(&s->wc, ws_counters(s->ws));
+	ws_free(s->ws);
+	s->ws = NULL;
+}
+
 static void ws_ended(void *arg, bool was_open, const char *why)
 {
 	struct session *s = arg;
 	enum session_state was = s->state;
 
-	ws_free(s->ws);
-	s->ws = NULL;
+	drop_ws(s);
 	gate_leave(s->env.gate, &s->gw);
 	snprintf(s->last_error, sizeof(s->last_error), "%s", why);
 	if (was_open) {
@@ -470,7 +489,6 @@ static void connect_now(struct gate_waiter *gw)
 		.connect_timeout_ms = s->opts.connect_timeout_ms,
 		.ping_interval_ms = s->opts.ping_interval_ms,
 		.pong_timeout_ms = s->opts.pong_timeout_ms,
-		.counters = &s->wc,
 	};
 	struct timeval now = { 0, 0 };
 
@@ -523,8 +541,7 @@ void session_close(struct session *s, uint16_t code, const char *why, bool stop)
 		break;
 	case SESSION_CONNECTING:
 		gate_leave(s->env.gate, &s->gw);
-		ws_free(s->ws);
-		s->ws = NULL;
+		drop_ws(s);
 		/* fall through */
 	case SESSION_BACKOFF:
 		evtimer_del(s->timer);
@@ -670,6 +687,10 @@ void session_view(const struct session *s, struct session_view *v)
 json_t *session_json(const struct session *s)
 {
 	double rtt = session_rtt_ms(s);
+	struct ws_counters w = s->wc;
+
+	if (s->ws)
+		add_counters(&w, ws_counters(s->ws));
 	json_t *o = json_pack("{s:i, s:s, s:i, s:s?}", "index", (int)s->index, "state", session_state_name(s->state),
 			      "inflight", (int)s->n_inflight, "last_error", s->last_error[0] ? s->last_error : NULL);
 
@@ -682,10 +703,10 @@ json_t *session_json(const struct session *s)
 				      (json_int_t)s->c.connects, "disconnects", (json_int_t)s->c.disconnects,
 				      "connect_failures", (json_int_t)s->c.connect_failures, "sent", (json_int_t)s->c.sent,
 				      "oks", (json_int_t)s->c.oks, "notices", (json_int_t)s->c.notices, "protocol_errors",
-				      (json_int_t)(s->c.protocol_errors + s->wc.violations), "unknown_oks",
-				      (json_int_t)s->c.unknown_oks, "oversize", (json_int_t)s->wc.oversize,
-				      "pong_timeouts", (json_int_t)s->wc.pong_timeouts, "bytes_in", (json_int_t)s->wc.bytes_in,
-				      "bytes_out", (json_int_t)s->wc.bytes_out, "reqs", (json_int_t)s->c.reqs, "events_in",
+				      (json_int_t)(s->c.protocol_errors + w.violations), "unknown_oks",
+				      (json_int_t)s->c.unknown_oks, "oversize", (json_int_t)w.oversize, "pong_timeouts",
+				      (json_int_t)w.pong_timeouts, "bytes_in", (json_int_t)w.bytes_in, "bytes_out",
+				      (json_int_t)w.bytes_out, "reqs", (json_int_t)s->c.reqs, "events_in",
 				      (json_int_t)s->c.events_in));
 	return o;
 }

@@ -60,6 +60,7 @@ struct ws {
 	uint64_t ping_sent_us;   /* 0 = no ping outstanding */
 	uint64_t last_rx_us;
 	double rtt_ms;
+	struct ws_counters c;
 	char why[256];       /* a failure waiting for the timer to report it */
 	char close_why[256]; /* our reason, while CLOSING */
 	struct rx_msg *rx_head, **rx_tail;
@@ -178,7 +179,7 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 		wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
 		return -1;
 	}
-	w->p.counters->bytes_in += (unsigned)n;
+	w->c.bytes_in += (unsigned)n;
 	return n;
 }
 
@@ -191,7 +192,7 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 		wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
 		return -1;
 	}
-	w->p.counters->bytes_out += len;
+	w->c.bytes_out += len;
 	return (ssize_t)len;
 }
 
@@ -235,7 +236,7 @@ static void send_ping(struct ws *w)
 		return;
 	}
 	w->ping_sent_us = t;
-	w->p.counters->pings++;
+	w->c.pings++;
 	clock_tv(&tv, w->p.pong_timeout_ms * 1000);
 	evtimer_add(w->keepalive, &tv);
 }
@@ -250,7 +251,7 @@ static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->state != WS_OPEN)
 		return;
 	if (w->ping_sent_us && now - w->ping_sent_us >= pong) {
-		w->p.counters->pong_timeouts++;
+		w->c.pong_timeouts++;
 		end(w, "no pong within pong_timeout (%llu ms)", (unsigned long long)w->p.pong_timeout_ms);
 		return;
 	}
@@ -452,7 +453,7 @@ static bool deliver(struct ws *w)
 		else if (m->opcode == WSLAY_PONG)
 			handle_pong(w, m);
 		else
-			w->p.counters->violations++; /* binary frames mean nothing in NIP-01 */
+			w->c.violations++; /* binary frames mean nothing in NIP-01 */
 		free(m);
 	}
 	alive = leave(w);
@@ -481,11 +482,11 @@ static void on_input(struct ws *w)
 		uint16_t sent = wslay_event_get_status_code_sent(w->ctx);
 		uint16_t got = wslay_event_get_status_code_received(w->ctx);
 		if (sent == WSLAY_CODE_MESSAGE_TOO_BIG) {
-			w->p.counters->oversize++;
+			w->c.oversize++;
 			end(w, "relay sent a message over max_message (%llu bytes); closed with 1009",
 			    (unsigned long long)w->p.max_message);
 		} else if (sent == WSLAY_CODE_INVALID_FRAME_PAYLOAD_DATA || sent == WSLAY_CODE_PROTOCOL_ERROR) {
-			w->p.counters->violations++;
+			w->c.violations++;
 			end(w, "WebSocket protocol violation by the relay; closed with %u", sent);
 		} else if (w->state == WS_CLOSING) {
 			char why[sizeof(w->close_why)];
@@ -704,4 +705,9 @@ bool ws_is_open(const struct ws *w)
 double ws_rtt_ms(const struct ws *w)
 {
 	return w->rtt_ms;
+}
+
+const struct ws_counters *ws_counters(const struct ws *w)
+{
+	return &w->c;
 }

@@ -16,7 +16,7 @@
 struct evdns_base;
 struct ws;
 
-/* Traffic counters; the owner keeps the storage so they add up over reconnections. */
+/* One connection's traffic counters. */
 struct ws_counters {
 	unsigned long long bytes_in, bytes_out, pings, pong_timeouts, oversize, violations;
 };
@@ -39,7 +39,6 @@ struct ws_params {
 	bool tls_verify;
 	uint64_t max_message;
 	uint64_t connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
-	struct ws_counters *counters;
 };
 
 /* Starts connecting; ended() is never called from inside ws_open. NULL: out of memory. */
@@ -54,5 +53,7 @@ void ws_close(struct ws *w, uint16_t code, const char *why);
 bool ws_is_open(const struct ws *w);
 /* The last ping's round trip in ms; < 0 until one came back. */
 double ws_rtt_ms(const struct ws *w);
+/* This connection's counters so far. */
+const struct ws_counters *ws_counters(const struct ws *w);
 
 #endif
