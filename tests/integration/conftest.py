@@ -155,6 +155,10 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError(f"relaypoold did not exit within {timeout}s of signal {sig}:\n{self.logtext()}")
+        if self.returncode < 0 and self.returncode != -sig:
+            # A crash (a sanitizer's abort, an assertion): its report is in the log.
+            raise AssertionError(f"relaypoold died of signal {-self.returncode} while stopping:\n"
+                                 f"{self.logtext()[-20000:]}")
         return self.returncode
 
     def kill(self):
