@@ -208,11 +208,6 @@ int relay_submit(struct relay *r, const struct nostr_event *ev, int64_t created_
 	return 0;
 }
 
-void relay_forget_waiter(struct job_waiter *w)
-{
-	LIST_REMOVE(w, link);
-}
-
 void relay_cancel(struct relay *r, const uint8_t id[32])
 {
 	struct job *j = idmap_get(r->jobs, id);

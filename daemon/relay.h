@@ -91,8 +91,6 @@ void relay_unreserve(struct relay *r);
  * if the relay cannot be reached now w->stalled runs, both before this returns. */
 int relay_submit(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w,
 		 bool reserved);
-/* Detaches a waiter (its request went away); the job goes on. */
-void relay_forget_waiter(struct job_waiter *w);
 /* Stops delivering an event (its outbox row was dropped): the job ends as abandoned. */
 void relay_cancel(struct relay *r, const uint8_t id[32]);
 bool relay_has_pending(const struct relay *r, const uint8_t id[32]);

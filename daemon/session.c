@@ -641,11 +641,6 @@ bool session_usable(const struct session *s)
 	return s->state == SESSION_READY && !s->stop_after_close && s->ws;
 }
 
-bool session_stopping(const struct session *s)
-{
-	return s->stop_after_close;
-}
-
 unsigned session_inflight(const struct session *s)
 {
 	return s->n_inflight;

@@ -129,7 +129,6 @@ unsigned session_index(const struct session *s);
 bool session_usable(const struct session *s);
 unsigned session_inflight(const struct session *s);
 unsigned session_subs(const struct session *s);
-bool session_stopping(const struct session *s);
 const char *session_last_error(const struct session *s);
 double session_rtt_ms(const struct session *s);
 void session_view(const struct session *s, struct session_view *v);

@@ -172,11 +172,6 @@ bool session_usable(const struct session *s)
 	return s->state == SESSION_READY && !s->stop;
 }
 
-bool session_stopping(const struct session *s)
-{
-	return s->stop;
-}
-
 unsigned session_inflight(const struct session *s)
 {
 	return s->n_inflight;
