@@ -15,7 +15,7 @@
 
 #include "clock.h"
 #include "job.h"
-#include "signed_events.h"
+#include "testlib.h"
 
 /* ---- the fake session ------------------------------------------------------------------- */
 

@@ -17,7 +17,7 @@
 #include "cache.h"
 #include "db.h"
 #include "outbox.h"
-#include "signed_events.h"
+#include "testlib.h"
 
 static struct event_base *base;
 static struct db *db;

@@ -26,7 +26,7 @@
 #include "publish.h"
 #include "relay.h"
 #include "request.h"
-#include "signed_events.h"
+#include "testlib.h"
 #include "verifier.h"
 
 #define N_EVENTS 12
@@ -184,20 +184,6 @@ static void publish(struct world *w, int id, int i, bool to_a, bool to_b, unsign
 	publish_request(w->P, new_request(id), &args);
 }
 
-static bool run_until(bool (*cond)(void *), void *arg, unsigned ms)
-{
-	uint64_t deadline = clock_now_us() + (uint64_t)ms * 1000;
-	struct timeval slice = { 0, 5000 };
-
-	while (!cond(arg)) {
-		if (clock_now_us() > deadline)
-			return false;
-		event_base_loopexit(base, &slice);
-		event_base_dispatch(base);
-	}
-	return true;
-}
-
 static void run_for(unsigned ms)
 {
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
@@ -218,7 +204,7 @@ static bool in_flight(void *arg)
 
 static json_t *wait_reply(int id, unsigned ms)
 {
-	if (!run_until(has_reply, (void *)(intptr_t)id, ms))
+	if (!run_until(base, has_reply, (void *)(intptr_t)id, ms))
 		fail_msg("no reply to request %d within %u ms", id, ms);
 	return reply_for(id);
 }
@@ -272,8 +258,8 @@ static void test_quorum_all_met(void **state)
 	publish(&w, 1, 0, true, true, 2, PUBLISH_WAIT_OK, 0);
 	/* Nothing goes out before the commit (a few ms). */
 	assert_int_equal(session_inflight(sa), 0);
-	assert_true(run_until(in_flight, sa, 2000));
-	assert_true(run_until(in_flight, sb, 2000));
+	assert_true(run_until(base, in_flight, sa, 2000));
+	assert_true(run_until(base, in_flight, sb, 2000));
 	assert_true(fake_ok(sa, ev[0].id, true, ""));
 	assert_null(reply_for(1));
 	assert_true(fake_ok(sb, ev[0].id, false, "duplicate: already have it"));
@@ -298,7 +284,7 @@ static void test_quorum_impossible_and_any(void **state)
 	fake_ready(sb);
 	/* all: one rejection makes it impossible, answered without waiting for b. */
 	publish(&w, 1, 0, true, true, 2, PUBLISH_WAIT_OK, 0);
-	assert_true(run_until(in_flight, sa, 2000));
+	assert_true(run_until(base, in_flight, sa, 2000));
 	assert_true(fake_ok(sa, ev[0].id, false, "blocked: not you"));
 	json_t *r = wait_reply(1, 2000);
 	assert_string_equal(error_code(r), "quorum_failed");
@@ -308,10 +294,10 @@ static void test_quorum_impossible_and_any(void **state)
 	assert_string_equal(row_state(&w, 0, "ws://127.0.0.1:1/"), "rejected");
 	/* any: b's acceptance is enough after a's rejection. */
 	publish(&w, 2, 1, true, true, 1, PUBLISH_WAIT_OK, 0);
-	assert_true(run_until(in_flight, sa, 2000));
+	assert_true(run_until(base, in_flight, sa, 2000));
 	assert_true(fake_ok(sa, ev[1].id, false, "invalid: no"));
 	assert_null(reply_for(2));
-	assert_true(run_until(in_flight, sb, 2000));
+	assert_true(run_until(base, in_flight, sb, 2000));
 	assert_true(fake_ok(sb, ev[1].id, true, ""));
 	r = wait_reply(2, 2000);
 	assert_true(json_is_true(json_object_get(r, "ok")));
@@ -352,7 +338,7 @@ static void test_target_budget_from_first_send(void **state)
 	sa = fake_session(w.a, 0);
 	fake_ready(sa);
 	publish(&w, 1, 0, true, false, 1, PUBLISH_WAIT_OK, 0);
-	assert_true(run_until(in_flight, sa, 2000));
+	assert_true(run_until(base, in_flight, sa, 2000));
 	t0 = clock_now_us();
 	json_t *r = wait_reply(1, 5000); /* the fake session never times out by itself */
 	assert_true(clock_now_us() - t0 >= 1000000);

@@ -16,7 +16,7 @@
 #include "clock.h"
 #include "fake_session.h"
 #include "relay.h"
-#include "signed_events.h"
+#include "testlib.h"
 
 #define N_EVENTS 8
 
@@ -110,21 +110,6 @@ static void free_relay(struct relay *r)
 	relay_unref(r);
 }
 
-/* Runs the loop until cond() holds; false after ms milliseconds. */
-static bool run_until(bool (*cond)(void *), void *arg, unsigned ms)
-{
-	uint64_t deadline = clock_now_us() + (uint64_t)ms * 1000;
-	struct timeval slice = { 0, 5000 };
-
-	while (!cond(arg)) {
-		if (clock_now_us() > deadline)
-			return false;
-		event_base_loopexit(base, &slice);
-		event_base_dispatch(base);
-	}
-	return true;
-}
-
 static bool in_flight_on(void *arg)
 {
 	return session_inflight(arg) > 0;
@@ -186,7 +171,7 @@ static void test_timeouts_retry_fail_then_late_ok(void **state)
 	/* Waits out its backoff (20 ms), then goes again. */
 	assert_int_equal(session_inflight(s), 0);
 	assert_int_equal(relay_queued(r), 1);
-	assert_true(run_until(in_flight_on, s, 2000));
+	assert_true(run_until(base, in_flight_on, s, 2000));
 	assert_int_equal(w.done, 0);
 	assert_true(fake_timeout_oldest(s));
 	assert_int_equal(w.done, 1);
@@ -222,7 +207,7 @@ static void test_rate_limited_cooldown(void **state)
 	/* Held for the cooldown, not sent at once. */
 	assert_int_equal(session_inflight(s), 0);
 	assert_int_equal(relay_queued(r), 1);
-	assert_true(run_until(in_flight_on, s, 2000));
+	assert_true(run_until(base, in_flight_on, s, 2000));
 	assert_true(clock_now_us() - t0 >= 20000);
 	assert_true(fake_ok(s, ev[0].id, true, ""));
 	assert_int_equal(w.status, JOB_ACCEPTED);
@@ -335,7 +320,7 @@ static void test_unreachable_after_the_grace_when_it_was_up(void **state)
 	assert_int_equal(relay_submit(r, &ev[0], 1700000000, &w.w, false), 0);
 	assert_int_equal(w.stalled, 0);
 	/* Down for a whole publish_timeout (200 ms): now it is. */
-	assert_true(run_until(rec_stalled_cond, &w, 3000));
+	assert_true(run_until(base, rec_stalled_cond, &w, 3000));
 	assert_true(clock_now_us() - t0 >= 190000);
 	assert_string_equal(w.why, "Connection refused");
 	assert_true(relay_unreachable(r, &why));

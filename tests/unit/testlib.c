@@ -1,5 +1,6 @@
-/* signed_events.c - see signed_events.h. */
-#include "signed_events.h"
+/* testlib.c - see testlib.h. */
+#include "clock.h"
+#include "testlib.h"
 
 int signed_events(struct nostr_event *ev, int n, uint8_t key_byte, const char *content)
 {
@@ -23,4 +24,18 @@ void signed_events_clear(struct nostr_event *ev, int n)
 {
 	for (int i = 0; i < n; i++)
 		event_clear(&ev[i]);
+}
+
+bool run_until(struct event_base *base, bool (*cond)(void *), void *arg, unsigned ms)
+{
+	uint64_t deadline = clock_now_us() + (uint64_t)ms * 1000;
+	struct timeval slice = { 0, 5000 };
+
+	while (!cond(arg)) {
+		if (clock_now_us() > deadline)
+			return false;
+		event_base_loopexit(base, &slice);
+		event_base_dispatch(base);
+	}
+	return true;
 }
