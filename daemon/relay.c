@@ -139,10 +139,11 @@ static void bury(struct relay *r, struct job *j)
 
 int relay_reserve(struct relay *r, const uint8_t id[32])
 {
-	const struct job *j = idmap_get(r->jobs, id);
+	const struct job *j;
 
 	if (r->draining || r->retired)
-		return -ESHUTDOWN;
+		return -ESHUTDOWN; /* a retired relay has no job table any more */
+	j = idmap_get(r->jobs, id);
 	if (j && j->status == JOB_PENDING) {
 		r->reserved++; /* the submit will join it, but may find it finished: hold a place anyway */
 		return 0;
@@ -171,12 +172,13 @@ static void tell_stalled(struct relay *r, struct job *j)
 int relay_submit(struct relay *r, const struct nostr_event *ev, int64_t created_at, struct job_waiter *w,
 		 bool reserved)
 {
-	struct job *j = idmap_get(r->jobs, ev->id);
+	struct job *j;
 
 	if (reserved)
 		relay_unreserve(r);
 	if (r->draining || r->retired)
-		return -ESHUTDOWN;
+		return -ESHUTDOWN; /* a retired relay has no job table any more */
+	j = idmap_get(r->jobs, ev->id);
 	if (j && j->status == JOB_PENDING) {
 		LIST_INSERT_HEAD(&j->waiters, w, link);
 		if (j->first_sent_us && w->sent)
@@ -210,7 +212,7 @@ int relay_submit(struct relay *r, const struct nostr_event *ev, int64_t created_
 
 void relay_cancel(struct relay *r, const uint8_t id[32])
 {
-	struct job *j = idmap_get(r->jobs, id);
+	struct job *j = r->jobs ? idmap_get(r->jobs, id) : NULL;
 
 	if (!j)
 		return;
@@ -222,13 +224,13 @@ void relay_cancel(struct relay *r, const uint8_t id[32])
 
 bool relay_has_pending(const struct relay *r, const uint8_t id[32])
 {
-	const struct job *j = idmap_get(r->jobs, id);
+	const struct job *j = r->jobs ? idmap_get(r->jobs, id) : NULL;
 	return j && j->status == JOB_PENDING;
 }
 
 bool relay_job_in_flight(const struct relay *r, const uint8_t id[32])
 {
-	const struct job *j = idmap_get(r->jobs, id);
+	const struct job *j = r->jobs ? idmap_get(r->jobs, id) : NULL;
 	return j && j->place == JOB_INFLIGHT;
 }
 

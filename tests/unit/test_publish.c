@@ -472,6 +472,39 @@ static void test_pending_rows_resume(void **state)
 	world_down(&w);
 }
 
+/* A reload removes a target while the request waits for its commit: the relay object lives
+ * on (the request holds it) but is retired; the target answers so and the row waits. */
+static void test_a_target_removed_before_the_commit(void **state)
+{
+	struct world w;
+	struct config *fresh;
+	char *why = NULL;
+	struct session *sb;
+
+	(void)state;
+	world_up(&w, 10);
+	sb = fake_session(w.b, 0);
+	fake_ready(sb);
+	publish(&w, 1, 0, true, true, 1, PUBLISH_WAIT_OK, 0);
+	/* The reload: relay a is gone from the configuration. */
+	FILE *f = fopen(conf_path, "w");
+	fprintf(f, "[daemon]\nsocket = %s/s.sock\ncache = %s\n[relay b]\nurl = ws://127.0.0.1:2\n", dir, dbfile);
+	fclose(f);
+	if (config_load(conf_path, &fresh, &why) < 0)
+		fail_msg("config: %s", why);
+	pool_apply_config(w.pool, fresh);
+	assert_null(pool_find_relay(w.pool, "a"));
+	assert_true(run_until(base, in_flight, sb, 2000));
+	assert_true(fake_ok(sb, ev[0].id, true, ""));
+	json_t *r = wait_reply(1, 2000);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	assert_string_equal(target_field(r, "a", "status"), "failed");
+	assert_string_equal(target_field(r, "a", "message"), "the relay was removed by a reload; the outbox keeps the row");
+	assert_string_equal(row_state(&w, 0, "ws://127.0.0.1:1/"), "pending");
+	world_down(&w);
+	config_free(fresh);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -506,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_queue_full_is_all_or_nothing),
 		cmocka_unit_test(test_failed_commit_sends_nothing),
 		cmocka_unit_test(test_pending_rows_resume),
+		cmocka_unit_test(test_a_target_removed_before_the_commit),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

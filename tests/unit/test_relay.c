@@ -406,6 +406,30 @@ static void test_drain_then_idle(void **state)
 	free_relay(r);
 }
 
+/* A request can hold a relay that a reload or the shutdown retired meanwhile (the pool let
+ * it go; the request's reference keeps the object): everything it then asks is answered,
+ * nothing touches the freed job table. */
+static void test_a_retired_relay_refuses_politely(void **state)
+{
+	struct relay *r = make_relay(1, 4, 10);
+	struct rec w;
+
+	(void)state;
+	rec_init(&w, false);
+	relay_ref(r); /* what a publish request holds */
+	relay_retire(r);
+	relay_unref(r); /* the pool lets go */
+	assert_true(relay_draining(r));
+	assert_int_equal(relay_reserve(r, ev[0].id), -ESHUTDOWN);
+	assert_int_equal(relay_submit(r, &ev[0], 1700000000, &w.w, true), -ESHUTDOWN);
+	assert_false(relay_has_pending(r, ev[0].id));
+	assert_false(relay_job_in_flight(r, ev[0].id));
+	relay_cancel(r, ev[0].id);
+	assert_int_equal(relay_queued(r), 0);
+	assert_int_equal(w.done, 0);
+	relay_unref(r); /* the request goes: the object with it */
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -434,6 +458,7 @@ int main(void)
 		cmocka_unit_test(test_queue_bound_and_held_places),
 		cmocka_unit_test(test_joining_a_sent_job_hears_sent),
 		cmocka_unit_test(test_drain_then_idle),
+		cmocka_unit_test(test_a_retired_relay_refuses_politely),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
