@@ -29,6 +29,9 @@ static const char *const err_codes[RP_ERR__MAX] = {
 	[RP_ERR_SYNC_FAILED] = "sync_failed",
 	[RP_ERR_INVALID_FILTER] = "invalid_filter",
 	[RP_ERR_NOT_FOUND] = "not_found",
+	[RP_ERR_TOO_MANY_SUBSCRIPTIONS] = "too_many_subscriptions",
+	[RP_ERR_UNKNOWN_SUBSCRIPTION] = "unknown_subscription",
+	[RP_ERR_SUBSCRIPTION_CLOSED] = "subscription_closed",
 };
 
 const char *rp_err_code(enum rp_err err)

@@ -11,14 +11,14 @@
  * RP_PROTO_VERSION (1: hello, status, reload; 2: sign, error reasons;
  * 3: publish, relays; 4: query, sync, outbox ops, publish timeout; 5: stats, metrics, trace;
  * 6: hello's "window", a relay's "reachable", status's pool "window", a publish reply's
- * "not_queued"). docs/PROTOCOL.md documents every name here for app developers.
+ * "not_queued"; 7: subscribe, unsubscribe, subscriptions, live stats). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 6
+#define RP_PROTO_VERSION 7
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"
@@ -50,6 +50,9 @@
 #define RP_OP_STATS "stats"             /* protocol 5 */
 #define RP_OP_METRICS "metrics"         /* protocol 5 */
 #define RP_OP_TRACE "trace"             /* protocol 5 */
+#define RP_OP_SUBSCRIBE "subscribe"     /* protocol 7 */
+#define RP_OP_UNSUBSCRIBE "unsubscribe" /* protocol 7 */
+#define RP_OP_SUBSCRIPTIONS "subscriptions" /* protocol 7 */
 
 /* Stable error codes. The enum order is internal; the strings are the contract. */
 enum rp_err {
@@ -78,6 +81,9 @@ enum rp_err {
 	RP_ERR_SYNC_FAILED,       /* at least one relay could not be synced; its cursor did not move */
 	RP_ERR_INVALID_FILTER,    /* a NIP-01 filter is malformed */
 	RP_ERR_NOT_FOUND,         /* the outbox row or event named does not exist */
+	RP_ERR_TOO_MANY_SUBSCRIPTIONS, /* a target relay holds its maximum of live REQs (protocol 7) */
+	RP_ERR_UNKNOWN_SUBSCRIPTION,   /* unsubscribe names no live subscription of this client (protocol 7) */
+	RP_ERR_SUBSCRIPTION_CLOSED,    /* every target relay closed the subscription for good (protocol 7) */
 	RP_ERR__MAX
 };
 

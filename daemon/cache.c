@@ -511,7 +511,7 @@ int cache_query(struct cache *c, const json_t *filters, long long limit, sqlite3
 	*out = NULL;
 	if (check_sizes(filters, why) < 0)
 		goto done;
-	sql_add(&q, "SELECT json FROM events WHERE rid IN (");
+	sql_add(&q, "SELECT json, id FROM events WHERE rid IN (");
 	json_array_foreach((json_t *)filters, i, f) {
 		if (i)
 			sql_add(&q, " UNION ");
@@ -555,4 +555,12 @@ int cache_query_next(sqlite3_stmt *st, const char **json, size_t *len)
 	*json = (const char *)sqlite3_column_text(st, 0);
 	*len = (size_t)sqlite3_column_bytes(st, 0);
 	return 1;
+}
+
+int cache_query_id(sqlite3_stmt *st, uint8_t id[32])
+{
+	if (sqlite3_column_bytes(st, 1) != 32)
+		return -EIO;
+	memcpy(id, sqlite3_column_blob(st, 1), 32);
+	return 0;
 }

@@ -55,6 +55,8 @@ int cache_set_cursor(struct cache *c, int64_t relay, const char *filter_key, int
 int cache_query(struct cache *c, const json_t *filters, long long limit, sqlite3_stmt **stmt, char **why);
 /* 1 with *json (valid until the next step) and its length, 0 at the end, < 0 on error. */
 int cache_query_next(sqlite3_stmt *stmt, const char **json, size_t *len);
+/* The id of the row cache_query_next returned last. */
+int cache_query_id(sqlite3_stmt *stmt, uint8_t id[32]);
 
 /* Counts for status: events, outbox rows by state. */
 int cache_count_events(struct cache *c, long long *n);

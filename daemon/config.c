@@ -223,6 +223,7 @@ const struct pool_optdef config_pool_defs[] = {
 	POOL_OPT(max_message, OPT_SIZE, 1024, 256 * 1024 * 1024, 1024 * 1024),
 	{ "max_age", OPT_DURATION, offsetof(struct pool_opts, max_age_ms), 1000, 30ULL * 24 * 3600000, 24 * 3600000 },
 	{ "sync_overlap", OPT_DURATION, offsetof(struct pool_opts, sync_overlap_ms), 0, 7ULL * 24 * 3600000, 600000 },
+	POOL_OPT(max_subscriptions, OPT_COUNT, 1, 1000, 20),
 };
 
 uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)

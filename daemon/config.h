@@ -27,7 +27,8 @@ struct pool_opts {
 	uint64_t backoff_max_ms;     /* reconnect delay cap */
 	uint64_t max_message;        /* largest message accepted from the relay, bytes */
 	uint64_t max_age_ms;         /* an undelivered event expires this long after its publish */
-	uint64_t sync_overlap_ms;    /* a sync starts this far before its saved cursor */
+	uint64_t sync_overlap_ms;    /* a sync, or a live REQ re-sent after a reconnect, starts this far back */
+	uint32_t max_subscriptions;  /* REQs open at once on one session (NIP-11 limitation.max_subscriptions) */
 };
 
 /* The [pool] options: name, value type, place in struct pool_opts, range and default. */

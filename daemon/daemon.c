@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "key.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -130,6 +131,7 @@ void daemon_stop(struct daemon *d)
 	service_stopping();
 	control_stop_listening(d->control);
 	trace_stop_all();
+	live_stop(d->live);
 	metrics_stop_listening(d->metrics);
 	d->stop_timer = evtimer_new(d->base, on_stop_timeout, d);
 	if (d->stop_timer)
@@ -262,7 +264,8 @@ static int setup_pool(struct daemon *d)
 	struct publisher_env pe = { .base = d->base, .pool = d->pool, .db = d->db, .cache = d->cache,
 				    .outbox = d->outbox, .verifier = d->verifier };
 	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier };
-	if (publisher_new(&pe, &d->publisher) < 0 || syncer_new(&se, &d->syncer) < 0 ||
+	struct live_env le = { .base = d->base, .cache = d->cache, .verifier = d->verifier };
+	if (publisher_new(&pe, &d->publisher) < 0 || syncer_new(&se, &d->syncer) < 0 || live_new(&le, &d->live) < 0 ||
 	    stats_new(d->base, d->pool, &d->stats) < 0)
 		return log_err("out of memory"), -ENOMEM;
 	struct metrics_env me = { .base = d->base, .pool = d->pool, .stats = d->stats, .outbox = d->outbox,
@@ -299,7 +302,7 @@ int daemon_setup(struct daemon *d, const char *config_path, struct config *confi
 		return r;
 	d->ctx = (struct opctx){ .base = d->base, .config = config, .key = d->key, .pool = d->pool, .db = d->db,
 				 .cache = d->cache, .outbox = d->outbox, .publisher = d->publisher,
-				 .syncer = d->syncer, .verifier = d->verifier, .stats = d->stats,
+				 .syncer = d->syncer, .live = d->live, .verifier = d->verifier, .stats = d->stats,
 				 .metrics = d->metrics, .owner = d, .reload = ctx_reload, .info = ctx_info };
 	r = service_listen_fd(config->daemon.socket, &fd);
 	if (r < 0)
@@ -330,6 +333,7 @@ void daemon_free(struct daemon *d)
 	metrics_free(d->metrics);
 	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
 	syncer_free(d->syncer);     /* while the sessions its pages use still exist */
+	live_free(d->live);         /* the same for its REQs */
 	control_free(d->control);
 	pool_free(d->pool); /* abandons jobs: their outbox rows stay pending */
 	if (d->db)

@@ -17,6 +17,7 @@ struct config;
 struct control;
 struct db;
 struct key;
+struct live;
 struct metrics;
 struct outbox;
 struct pool;
@@ -37,6 +38,7 @@ struct daemon {
 	struct pool *pool;
 	struct publisher *publisher;
 	struct syncer *syncer;
+	struct live *live;
 	struct stats *stats;
 	struct metrics *metrics;
 	struct control *control;

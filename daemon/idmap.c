@@ -24,7 +24,7 @@ struct idmap {
 static struct siphash_key process_key;
 static bool process_key_set;
 
-static uint64_t keyed_hash(const uint8_t id[32])
+uint64_t idmap_hash(const uint8_t id[32])
 {
 	if (!process_key_set) {
 		uint8_t k[16];
@@ -63,7 +63,7 @@ struct idmap *idmap_new_with_hash(idmap_hash_fn hash)
 
 struct idmap *idmap_new(void)
 {
-	return idmap_new_with_hash(keyed_hash);
+	return idmap_new_with_hash(idmap_hash);
 }
 
 void idmap_free(struct idmap *m)

@@ -15,7 +15,8 @@ struct idmap;
 /* The hash the map uses; tests inject one to force collisions. */
 typedef uint64_t (*idmap_hash_fn)(const uint8_t id[32]);
 
-/* Keyed SipHash-2-4 (the key is drawn from getrandom once per process). */
+/* Keyed SipHash-2-4 of the whole id (the key is drawn from getrandom once per process). */
+uint64_t idmap_hash(const uint8_t id[32]);
 struct idmap *idmap_new(void);
 struct idmap *idmap_new_with_hash(idmap_hash_fn hash);
 void idmap_free(struct idmap *m);

@@ -13,79 +13,6 @@
 #include "relay.h"
 #include "request.h"
 
-#define MAX_TARGETS 1024
-
-struct targets {
-	struct relay *v[MAX_TARGETS];
-	size_t n;
-};
-
-static void targets_release(struct targets *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		relay_unref(t->v[i]);
-	t->n = 0;
-}
-
-/* Takes the reference rel carries. */
-static void add_target(struct targets *t, struct relay *rel)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (t->v[i] == rel) {
-			relay_unref(rel);
-			return;
-		}
-	if (t->n == MAX_TARGETS) {
-		relay_unref(rel);
-		return;
-	}
-	t->v[t->n++] = rel;
-}
-
-/* "relays" (names or URLs) and "group"; neither means every configured relay. */
-static bool resolve_targets(struct request *r, json_t *args, struct targets *t)
-{
-	struct opctx *o = opctx_of(r);
-	json_t *relays = json_object_get(args, "relays"), *group = json_object_get(args, "group"), *v;
-	struct relay *rel;
-	size_t i;
-
-	t->n = 0;
-	json_array_foreach(relays, i, v) {
-		if (!json_is_string(v)) {
-			request_fail(r, RP_ERR_INVALID_FIELD, "field \"relays\" must be an array of relay names or URLs");
-			targets_release(t);
-			return false;
-		}
-		rel = opctx_relay_or_fail(r, json_string_value(v));
-		if (!rel) {
-			targets_release(t);
-			return false;
-		}
-		add_target(t, rel);
-	}
-	if (group) {
-		const struct config_group *g = config_find_group(o->config, json_string_value(group));
-		if (!g) {
-			request_fail(r, RP_ERR_UNKNOWN_GROUP, "no group \"%s\" is configured", json_string_value(group));
-			targets_release(t);
-			return false;
-		}
-		for (i = 0; i < g->n_relays; i++)
-			if ((rel = pool_find_relay(o->pool, g->relays[i])))
-				add_target(t, relay_ref(rel));
-	}
-	if (!relays && !group)
-		for (unsigned k = 0; k < pool_n_relays(o->pool); k++)
-			if (!relay_draining(pool_relay(o->pool, k)))
-				add_target(t, relay_ref(pool_relay(o->pool, k)));
-	if (t->n == 0) {
-		request_fail(r, RP_ERR_NO_RELAYS, "the request has no target relay");
-		return false;
-	}
-	return true;
-}
-
 static bool resolve_quorum(struct request *r, json_t *q, size_t n, unsigned *out)
 {
 	if (!q || (json_is_string(q) && strcmp(json_string_value(q), "all") == 0)) {
@@ -162,7 +89,7 @@ static bool read_event(struct request *r, json_t *args, struct publish_args *a)
 void op_publish(struct request *r, json_t *args)
 {
 	struct opctx *o = opctx_of(r);
-	struct targets *t = malloc(sizeof(*t));
+	struct opctx_targets *t = malloc(sizeof(*t));
 	struct publish_args a = { 0 };
 
 	if (!t) {
@@ -170,10 +97,10 @@ void op_publish(struct request *r, json_t *args)
 		return;
 	}
 	t->n = 0;
-	if (!read_options(r, args, &a) || !resolve_targets(r, args, t))
+	if (!read_options(r, args, &a) || !opctx_targets(r, args, t))
 		goto out;
 	if (!resolve_quorum(r, json_object_get(args, "quorum"), t->n, &a.quorum) || !read_event(r, args, &a)) {
-		targets_release(t);
+		opctx_targets_release(t);
 		goto out;
 	}
 	a.targets = t->v;

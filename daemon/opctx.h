@@ -5,6 +5,8 @@
 #define RELAYPOOL_OPCTX_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -13,6 +15,7 @@ struct cache;
 struct config;
 struct db;
 struct key;
+struct live;
 struct metrics;
 struct outbox;
 struct pool;
@@ -42,6 +45,7 @@ struct opctx {
 	struct outbox *outbox;
 	struct publisher *publisher;
 	struct syncer *syncer;
+	struct live *live;
 	struct verifier *verifier;
 	struct stats *stats;
 	struct metrics *metrics;
@@ -55,12 +59,23 @@ struct opctx *opctx_of(const struct request *r);
 /* The configured relay named (or located at) name_or_url, with a reference for the caller;
  * NULL after answering r with unknown_relay if there is none. */
 struct relay *opctx_relay_or_fail(struct request *r, const char *name_or_url);
-/* "filter": {...} or "filters": [{...}, ...] -> a validated array (new reference); NULL
+/* "filter": {...} or "filters": [{...}, ...] (or one {...}) -> a validated array (new reference); NULL
  * after answering r. */
 json_t *opctx_filters(struct request *r, json_t *args);
 /* How many requests a client should keep outstanding (hello's "window"): enough to keep
  * every slot of the largest relay busy twice over, and no more, so nothing waits long in
  * the daemon. */
 unsigned opctx_window(const struct opctx *o);
+
+/* The target relays of a request, one reference each. */
+#define OPCTX_MAX_TARGETS 1024
+struct opctx_targets {
+	struct relay *v[OPCTX_MAX_TARGETS];
+	size_t n;
+};
+/* "relays" (names or URLs) and "group"; neither means every configured relay. False after
+ * answering r (unknown relay or group, no target). */
+bool opctx_targets(struct request *r, json_t *args, struct opctx_targets *t);
+void opctx_targets_release(struct opctx_targets *t);
 
 #endif

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "op_cache.h"
 #include "op_event.h"
+#include "op_live.h"
 #include "op_publish.h"
 #include "op_stats.h"
 #include "op_status.h"
@@ -71,6 +72,21 @@ static const struct field_def trace_fields[] = {
 	{ NULL, 0, false },
 };
 
+static const struct field_def subscribe_fields[] = {
+	{ "filter", FT_OBJECT, false },
+	{ "filters", FT_OBJECT | FT_ARRAY, false },
+	{ "relays", FT_ARRAY, false },
+	{ "group", FT_STRING, false },
+	{ "cache", FT_BOOL, false },
+	{ "live", FT_BOOL, false },
+	{ NULL, 0, false },
+};
+
+static const struct field_def unsubscribe_fields[] = {
+	{ "subscription", FT_STRING | FT_INTEGER, true },
+	{ NULL, 0, false },
+};
+
 static const struct field_def no_fields[] = {
 	{ NULL, 0, false },
 };
@@ -90,6 +106,9 @@ static const struct op_def op_table[] = {
 	{ RP_OP_STATS, op_stats, no_fields },
 	{ RP_OP_METRICS, op_metrics, no_fields },
 	{ RP_OP_TRACE, op_trace, trace_fields },
+	{ RP_OP_SUBSCRIBE, op_subscribe, subscribe_fields },
+	{ RP_OP_UNSUBSCRIBE, op_unsubscribe, unsubscribe_fields },
+	{ RP_OP_SUBSCRIPTIONS, op_subscriptions, no_fields },
 };
 
 const struct op_def *ops_find(const char *name)
@@ -121,6 +140,7 @@ const char *ops_type_name(unsigned types)
 	case FT_STRING | FT_INTEGER: return "a string or an integer";
 	case FT_STRING | FT_ARRAY: return "a string or an array of strings";
 	case FT_OBJECT | FT_STRING: return "an object or a string";
+	case FT_OBJECT | FT_ARRAY: return "an object or an array";
 	default: return "a value of another type";
 	}
 }

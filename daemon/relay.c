@@ -247,10 +247,12 @@ void relay_note_quorum_decider(struct relay *r)
 /* ---- dispatch ----------------------------------------------------------------------------- */
 
 /* The usable session with the least load and room for one more: events count against the
- * window, subscriptions against RELAY_SUBS_PER_SESSION. Publish and sync both pick here. */
-static struct session *pick_session(const struct relay *r, enum pick what)
+ * window, subscriptions against max_subscriptions less what the caller leaves free.
+ * Publish, sync and live subscriptions all pick here. */
+static struct session *pick_session(const struct relay *r, enum pick what, unsigned reserve)
 {
-	unsigned limit = what == PICK_EVENT ? r->opts.inflight : RELAY_SUBS_PER_SESSION, best_load = 0;
+	unsigned subs = r->opts.max_subscriptions > reserve ? r->opts.max_subscriptions - reserve : 1;
+	unsigned limit = what == PICK_EVENT ? r->opts.inflight : subs, best_load = 0;
 	struct session *best = NULL;
 
 	for (unsigned i = 0; i < r->n_sessions; i++) {
@@ -279,7 +281,7 @@ static void dispatch(struct relay *r)
 			arm_timer(r->cooldown_timer, r->cooldown_until_us);
 		return;
 	}
-	while ((j = TAILQ_FIRST(&r->pl.queue)) && (d.session = pick_session(r, PICK_EVENT))) {
+	while ((j = TAILQ_FIRST(&r->pl.queue)) && (d.session = pick_session(r, PICK_EVENT, 0))) {
 		uint64_t waited = now - j->queued_since_us;
 		if (job_move(&r->pl, j, &d) < 0)
 			break;
@@ -600,10 +602,10 @@ static const struct session_ops session_callbacks = {
 
 /* ---- subscriptions --------------------------------------------------------------------------- */
 
-struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters,
+struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters, unsigned reserve,
 				    const struct sub_handler *h, void *arg, int *err)
 {
-	struct session *s = r->retired ? NULL : pick_session(r, PICK_REQ);
+	struct session *s = r->retired ? NULL : pick_session(r, PICK_REQ, reserve);
 
 	if (!s) {
 		*err = -EAGAIN;

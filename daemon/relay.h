@@ -104,10 +104,10 @@ void relay_note_quorum_decider(struct relay *r);
 
 /* ---- subscriptions ----------------------------------------------------------------------- */
 
-/* Opens a REQ on the usable session with the fewest subscriptions (at most
- * RELAY_SUBS_PER_SESSION each). NULL with *err = -EAGAIN when no session has room now. */
-#define RELAY_SUBS_PER_SESSION 4
-struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters,
+/* Opens a REQ on the usable session with the fewest subscriptions, leaving reserve of the
+ * relay's max_subscriptions per session free (live subscriptions keep one for sync pages).
+ * NULL with *err = -EAGAIN when no session has room now. */
+struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters, unsigned reserve,
 				    const struct sub_handler *h, void *arg, int *err);
 /* Ends a subscription we no longer want (CLOSE); no callback runs. */
 void relay_unsubscribe(struct session_sub *sub);

@@ -14,6 +14,8 @@ struct request {
 	json_t *id;
 	char *id_text;
 	struct request_peer peer;
+	void (*on_detach)(void *arg);
+	void *detach_arg;
 };
 
 struct request *request_new(const struct request_sink *sink, void *client, struct request_list *list, json_t *id,
@@ -37,9 +39,29 @@ void request_detach_all(struct request_list *list)
 	struct request *r;
 
 	while ((r = LIST_FIRST(list))) {
+		void (*fn)(void *arg) = r->on_detach;
 		LIST_REMOVE(r, link);
 		r->client = NULL;
+		r->on_detach = NULL;
+		if (fn)
+			fn(r->detach_arg); /* may answer (and so free) r: it is off the list already */
 	}
+}
+
+void request_on_detach(struct request *r, void (*fn)(void *arg), void *arg)
+{
+	r->on_detach = fn;
+	r->detach_arg = arg;
+}
+
+bool request_same_client(const struct request *a, const struct request *b)
+{
+	return a->client && a->client == b->client;
+}
+
+const json_t *request_id(const struct request *r)
+{
+	return r->id;
 }
 
 void *request_ctx(const struct request *r)

@@ -45,6 +45,14 @@ struct request *request_new(const struct request_sink *sink, void *client, struc
  * later replies are dropped. */
 void request_detach_all(struct request_list *list);
 
+/* fn(arg) runs once when the request's client goes away, for a handler that holds the
+ * request open (a subscription) and must end at once rather than on its next write. */
+void request_on_detach(struct request *r, void (*fn)(void *arg), void *arg);
+/* Both requests came from the same connected client. */
+bool request_same_client(const struct request *a, const struct request *b);
+/* The request's id as the client sent it (NULL if none). */
+const json_t *request_id(const struct request *r);
+
 void *request_ctx(const struct request *r);
 const struct request_peer *request_peer(const struct request *r);
 /* The request's id as a compact JSON text, for log lines. */

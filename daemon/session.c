@@ -265,6 +265,16 @@ void session_sub_close(struct session_sub *sub)
 	remove_sub(sub);
 }
 
+const struct session *session_sub_session(const struct session_sub *sub)
+{
+	return sub->s;
+}
+
+bool session_closed_transient(const char *msg)
+{
+	return strncmp(msg, "rate-limited:", 13) == 0 || strstr(msg, "too many") || strstr(msg, "subscriptions");
+}
+
 static struct session_sub *find_sub(struct session *s, const char *id)
 {
 	struct session_sub *sub;

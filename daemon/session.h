@@ -122,6 +122,9 @@ struct session_sub *session_subscribe(struct session *s, const char *id, const j
 				      const struct sub_handler *h, void *arg, int *err);
 /* Ends a subscription we no longer want (sends CLOSE); no callback runs. */
 void session_sub_close(struct session_sub *sub);
+const struct session *session_sub_session(const struct session_sub *sub);
+/* A CLOSED message that says "later" (rate-limited:, too many subscriptions): worth a retry. */
+bool session_closed_transient(const char *msg);
 
 enum session_state session_state(const struct session *s);
 unsigned session_index(const struct session *s);

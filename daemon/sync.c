@@ -370,17 +370,12 @@ static void on_eose(void *arg)
 		page_finished(sl);
 }
 
-static bool transient(const char *msg)
-{
-	return strncmp(msg, "rate-limited:", 13) == 0 || strstr(msg, "too many") || strstr(msg, "subscriptions");
-}
-
 static void on_closed(void *arg, const char *msg)
 {
 	struct slice *sl = arg;
 
 	sl->sub = NULL; /* the subscription is already gone */
-	if (transient(msg))
+	if (session_closed_transient(msg))
 		retry_page(sl, msg);
 	else
 		target_failed(sl->sr, "the relay closed the subscription: %s", msg);
@@ -423,7 +418,7 @@ static void next_page(struct slice *sl)
 	sl->oldest = INT64_MAX;
 	sl->eose = false;
 	sl->active = true;
-	sl->sub = relay_subscribe(sr->relay, sl->sub_id, filters, &handler, sl, &e);
+	sl->sub = relay_subscribe(sr->relay, sl->sub_id, filters, 0, &handler, sl, &e);
 	json_decref(filters);
 	if (!sl->sub) {
 		sl->active = false;
