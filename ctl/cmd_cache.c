@@ -33,7 +33,7 @@ static int convert_nip19(json_t *filter, const char *key, const char *hrp)
 }
 
 /* A filter object or an array of them, from the command line. */
-static json_t *parse_filters(const char *cmd, const char *text)
+json_t *ctl_parse_filters(const char *cmd, const char *text)
 {
 	json_error_t err;
 	json_t *f = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err), *v;
@@ -136,7 +136,7 @@ static int run_query(struct ctl *ctl, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return usage(&cmd_query, "expects exactly one filter (JSON object or array)");
-	filters = parse_filters("query", argv[optind]);
+	filters = ctl_parse_filters("query", argv[optind]);
 	if (!filters)
 		return RP_EXIT_USAGE;
 	args = json_pack("{s:o}", "filters", filters);
@@ -231,7 +231,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		case 'g': json_object_set_new(args, "group", json_string(optarg)); break;
 		case 'r': json_object_set_new(args, "relay", json_string(optarg)); break;
 		case 'f':
-			f = parse_filters("sync", optarg);
+			f = ctl_parse_filters("sync", optarg);
 			if (!f || json_array_size(f) != 1) {
 				json_decref(f);
 				json_decref(args);

@@ -38,6 +38,9 @@ void ctl_command_help(const struct command *cmd, FILE *f);
 /* A --tag argument: "NAME=VALUE" or a JSON array of strings; p=npub1... and e/q=note1...
  * become hex. NULL if malformed. */
 json_t *ctl_parse_tag(const char *arg);
+/* A filter object or an array of them (npub/note in authors/ids become hex) as an array;
+ * NULL after a message naming cmd. */
+json_t *ctl_parse_filters(const char *cmd, const char *text);
 
 /* Command families. */
 extern const struct command cmd_status, cmd_reload, cmd_version;
@@ -45,5 +48,6 @@ extern const struct command cmd_verify, cmd_sign;
 extern const struct command cmd_publish, cmd_relays;
 extern const struct command cmd_query, cmd_sync, cmd_outbox;
 extern const struct command cmd_stats, cmd_metrics, cmd_trace;
+extern const struct command cmd_subscribe, cmd_subscriptions;
 
 #endif

@@ -17,6 +17,8 @@ static const struct command *const commands[] = {
 	&cmd_stats,
 	&cmd_metrics,
 	&cmd_trace,
+	&cmd_subscribe,
+	&cmd_subscriptions,
 	&cmd_sign,
 	&cmd_verify,
 };

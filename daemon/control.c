@@ -4,6 +4,7 @@
  * input buffer is handled in one callback so pipelined requests never stall. Lines are
  * checked by reqparse.c; replies go out through the request sink below. */
 #include <errno.h>
+#include <poll.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -249,6 +250,17 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* After EOF: did the peer close both ways (so nobody reads our replies), or only its sending
+ * side? An AF_UNIX socket reports POLLHUP only when both directions are shut down. Without
+ * this, a subscriber that closed its connection would keep its subscription until the next
+ * write failed, and a quiet subscription never writes. */
+static bool peer_gone(evutil_socket_t fd)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client *cl = arg;
@@ -260,7 +272,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (left)
 			log_debug("control: client %llu closed with %zu bytes of an incomplete line, ignoring",
 				  cl->serial, left);
-		if (!cl->closing && !LIST_EMPTY(&cl->requests)) {
+		if (!cl->closing && !LIST_EMPTY(&cl->requests) && !peer_gone(bufferevent_getfd(bev))) {
 			/* Half-closed (e.g. "echo ... | nc -U"): its requests still get their replies. */
 			cl->eof = true;
 			bufferevent_disable(cl->bev, EV_READ);

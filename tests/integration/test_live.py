@@ -83,6 +83,10 @@ class Sub:
         return None
 
     def close(self):
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread too
+        except OSError:
+            pass
         self.conn.close()
 
 
@@ -128,4 +132,165 @@ def test_events_written_to_relays_reach_a_subscriber_once_each(relay_factory, da
     assert fin["ok"] and fin["end"] and fin["result"]["ended"] == "unsubscribed"
     assert fin["result"]["delivered"] == 60
     s.close()
+    assert d.stop() == 0
+
+
+def test_two_clients_with_one_filter_share_one_relay_req(relay_factory, daemon_factory):
+    rel = relay_factory("shared").start(args=["--verbose"])
+    d = start_daemon(daemon_factory, {"shared": rel.url}, pool={"sessions": 2})
+    flt = {"kinds": [1], "#t": ["shared"]}
+    s1 = Sub(d, {"filters": flt})
+    wait_for(lambda: s1.items("eose"), 30, what="the first subscriber's eose")
+    s2 = Sub(d, {"filters": flt})
+    wait_for(lambda: s2.items("eose"), 30, what="the second subscriber's eose")
+    events = gen_events(40, seed="live-shared", tags=["t=shared"], since=int(time.time()) - 50)
+    pub_to_relay(rel.url, write_events(os.path.join(d.dir, "e"), events))
+    want = sorted(json.loads(x)["id"] for x in events.splitlines())
+    wait_for(lambda: len(s1.event_ids()) >= 40 and len(s2.event_ids()) >= 40, 30, what="both got every event")
+    assert sorted(s1.event_ids()) == want and sorted(s2.event_ids()) == want
+    reqs, closes = req_lines(rel)
+    live_reqs = [ln for ln in reqs if "rp-live-" in ln]
+    assert len(live_reqs) == 1, live_reqs
+    listing = d.request({"id": "l", "op": "subscriptions"})["result"]
+    assert len(listing["feeds"]) == 1 and listing["feeds"][0]["subscribers"] == 2
+    assert len(listing["subscribers"]) == 2
+    table = ctl("subscriptions", socket_path=d.socket)
+    assert table.returncode == 0 and "1 relay REQs, 2 local subscribers" in table.stdout
+    # The first leaves (its connection closes): the REQ stays for the second.
+    s1.close()
+    wait_for(lambda: len(d.request({"id": "l", "op": "subscriptions"})["result"]["subscribers"]) == 1, 10,
+             what="the first subscriber gone")
+    assert not [ln for ln in req_lines(rel)[1] if "rp-live-" in ln]
+    s2.conn.send({"id": "u", "op": "unsubscribe", "subscription": "sub"})
+    wait_for(s2.done.is_set, 10, what="the second subscription's end")
+    wait_for(lambda: [ln for ln in req_lines(rel)[1] if "rp-live-" in ln], 10, what="CLOSE at the relay")
+    assert d.request({"id": "l", "op": "subscriptions"})["result"]["feeds"] == []
+    s2.close()
+    assert d.stop() == 0
+
+
+def test_relay_restart_loses_nothing_and_repeats_nothing(relay_factory, daemon_factory):
+    rel = relay_factory("restart").start()
+    port = rel.port
+    d = start_daemon(daemon_factory, {"restart": rel.url}, pool={"sessions": 1})
+    now = int(time.time())
+    events = gen_events(90, seed="live-restart", tags=["t=restart"], since=now - 80).splitlines()
+    s = Sub(d, {"filters": {"#t": ["restart"]}})
+    wait_for(lambda: s.items("eose"), 30, what="eose")
+    pub_to_relay(rel.url, write_events(os.path.join(d.dir, "before"), "\n".join(events[:30]) + "\n"))
+    wait_for(lambda: len(s.event_ids()) >= 30, 30, what="events before the restart")
+    rel.stop()
+    # While the daemon's relay is away, 30 events reach its store through another instance.
+    other = relay_factory("restart").start()
+    pub_to_relay(other.url, write_events(os.path.join(d.dir, "during"), "\n".join(events[30:60]) + "\n"))
+    other.stop()
+    rel.start(port=port)
+    wait_for(lambda: len(s.event_ids()) >= 60, 60, what="events stored while the relay was away")
+    wait_for(lambda: d.request({"id": "l", "op": "subscriptions"})["result"]["feeds"][0]["resent"] >= 1, 30,
+             what="the REQ re-sent")
+    pub_to_relay(rel.url, write_events(os.path.join(d.dir, "after"), "\n".join(events[60:]) + "\n"))
+    wait_for(lambda: len(s.event_ids()) >= 90, 30, what="events after the restart")
+    time.sleep(0.2 * TIMEOUT_SCALE)
+    got = s.event_ids()
+    assert sorted(got) == sorted(json.loads(x)["id"] for x in events), "each event once"
+    s.close()
+    assert d.stop() == 0
+
+
+def test_until_eose_prints_cache_then_relay_history_once(relay_factory, daemon_factory):
+    rel = relay_factory("hist").start()
+    d = start_daemon(daemon_factory, {"hist": rel.url})
+    events = gen_events(50, seed="live-eose", tags=["t=eose"], since=int(time.time()) - 100).splitlines()
+    pub_to_relay(rel.url, write_events(os.path.join(d.dir, "all"), "\n".join(events) + "\n"))
+    # 30 of them in the cache already (published through the daemon).
+    r = ctl("publish", "--relay", "hist", write_events(os.path.join(d.dir, "some"), "\n".join(events[:30]) + "\n"),
+            socket_path=d.socket)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = ctl("subscribe", '{"#t":["eose"]}', "--until-eose", socket_path=d.socket, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(x)["id"] for x in r.stdout.splitlines()]
+    assert sorted(got) == sorted(json.loads(x)["id"] for x in events)
+    # The cached ones come first, newest first.
+    assert set(got[:30]) == {json.loads(x)["id"] for x in events[:30]}
+    r = ctl("--json", "subscribe", '{"#t":["eose"]}', "--until-eose", socket_path=d.socket, timeout=60)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert r.returncode == 0
+    assert sum(1 for m in lines if "event" in m.get("item", {})) == 50
+    assert [m for m in lines if "eose" in m.get("item", {})][0]["item"]["eose"]["cached"] == 50
+    assert lines[-1]["end"] and lines[-1]["result"]["ended"] == "eose"
+    # --no-cache: only the relay's history.
+    r = ctl("--json", "subscribe", '{"#t":["eose"]}', "--until-eose", "--no-cache", socket_path=d.socket)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert all("cached" not in m.get("item", {}) for m in lines)
+    assert sum(1 for m in lines if "event" in m.get("item", {})) == 50
+    assert d.stop() == 0
+
+
+def test_ctl_subscribe_exits_0_on_sigint_after_unsubscribing(relay_factory, daemon_factory):
+    rel = relay_factory("sig").start(args=["--verbose"])
+    d = start_daemon(daemon_factory, {"sig": rel.url})
+    proc = subprocess.Popen([RELAYPOOLCTL, "-s", d.socket, "subscribe", '{"#t":["sig"]}'], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: d.request({"id": "l", "op": "subscriptions"})["result"]["feeds"], 20, what="the REQ")
+    events = gen_events(5, seed="live-sig", tags=["t=sig"], since=int(time.time()) - 10)
+    pub_to_relay(rel.url, write_events(os.path.join(d.dir, "e"), events))
+    wait_for(lambda: d.request({"id": "l", "op": "subscriptions"})["result"]["subscribers"][0]["delivered"] == 5,
+             30, what="delivery")
+    for sig in (signal.SIGINT,):
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert sorted(json.loads(x)["id"] for x in out.splitlines()) == sorted(json.loads(x)["id"] for x in events.splitlines())
+    wait_for(lambda: [ln for ln in req_lines(rel)[1] if "rp-live-" in ln], 10, what="CLOSE at the relay")
+    # SIGTERM works the same.
+    proc = subprocess.Popen([RELAYPOOLCTL, "-s", d.socket, "subscribe", '{"#t":["sig"]}', "--no-cache"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: d.request({"id": "l", "op": "subscriptions"})["result"]["subscribers"], 20, what="subscriber")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert d.stop() == 0
+
+
+def test_bad_input_gets_documented_errors(relay_factory, daemon_factory):
+    rel = relay_factory("bad").start()
+    d = start_daemon(daemon_factory, {"bad": rel.url}, pool={"sessions": 1, "max_subscriptions": 3},
+                     groups={"nofilter": {"relays": "bad"}})
+    c = d.conn()
+
+    def err(req):
+        rep = c.request({"id": 1, **req})
+        assert rep["ok"] is False, rep
+        return rep["error"]["code"], rep["error"]["message"]
+
+    assert err({"op": "subscribe", "filters": {"kinds": ["x"]}})[0] == "invalid_filter"
+    assert err({"op": "subscribe", "filters": {"bogus": 1}})[0] == "invalid_filter"
+    assert err({"op": "subscribe", "filters": []})[0] == "invalid_filter"
+    assert err({"op": "subscribe", "filters": 5})[0] == "invalid_field"
+    assert err({"op": "subscribe"})[0] == "missing_field"
+    assert err({"op": "subscribe", "filters": {}, "relays": ["nope"]})[0] == "unknown_relay"
+    assert err({"op": "subscribe", "filters": {}, "group": "nope"})[0] == "unknown_group"
+    assert err({"op": "subscribe", "group": "nofilter"})[0] == "missing_field"
+    assert err({"op": "subscribe", "filters": {}, "live": "yes"})[0] == "invalid_field"
+    assert err({"op": "unsubscribe", "subscription": "never"})[0] == "unknown_subscription"
+    assert err({"op": "unsubscribe"})[0] == "missing_field"
+    # Capacity: 1 session x (3 - 1) live REQs; a third distinct filter set is refused, a shared one is not.
+    subs = [Sub(d, {"filters": {"kinds": [k]}}) for k in (1, 2)]
+    for s in subs:
+        wait_for(lambda: s.items("eose"), 20, what="eose")
+    code, msg = err({"op": "subscribe", "filters": {"kinds": [3]}})
+    assert code == "too_many_subscriptions" and "bad" in msg, msg
+    shared = Sub(d, {"filters": {"kinds": [1]}})
+    wait_for(lambda: shared.items("eose"), 20, what="a shared REQ needs no new place")
+    # Another client cannot end someone else's subscription.
+    assert err({"op": "unsubscribe", "subscription": "sub"})[0] == "unknown_subscription"
+    r = ctl("subscribe", "not json", socket_path=d.socket)
+    assert r.returncode == 2 and "filter" in r.stderr
+    r = ctl("subscribe", "{}", "--since", "yesterday", socket_path=d.socket)
+    assert r.returncode == 2
+    r = ctl("subscribe", '{"kinds":[1]}', "--relay", "nope", socket_path=d.socket)
+    assert r.returncode == 1 and "nope" in r.stderr
+    for s in subs + [shared]:
+        s.close()
+    c.close()
     assert d.stop() == 0
