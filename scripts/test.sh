@@ -23,9 +23,9 @@ for b in "${builds[@]}"; do
   fi
   rm -f "$b/meson-logs/testlog.json"
   # Sanitizers make everything slower: test timeouts and the tests' own wait bounds grow.
-  scale=1
-  [[ $b == build-asan ]] && scale=3
-  RELAYPOOL_TIMEOUT_SCALE=$scale \
+  scale=1 sanitized=0
+  [[ $b == build-asan ]] && scale=3 sanitized=1
+  RELAYPOOL_TIMEOUT_SCALE=$scale RELAYPOOL_SANITIZED=$sanitized \
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:halt_on_error=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1} \
     meson test -C "$b" --print-errorlogs --num-processes "$(nproc)" --timeout-multiplier "$scale" "${@}" | grep -v '^$'
