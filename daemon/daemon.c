@@ -266,9 +266,9 @@ static int setup_pool(struct daemon *d)
 	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier };
 	struct live_env le = { .base = d->base, .cache = d->cache, .verifier = d->verifier };
 	if (publisher_new(&pe, &d->publisher) < 0 || syncer_new(&se, &d->syncer) < 0 || live_new(&le, &d->live) < 0 ||
-	    stats_new(d->base, d->pool, &d->stats) < 0)
+	    stats_new(d->base, d->pool, d->live, &d->stats) < 0)
 		return log_err("out of memory"), -ENOMEM;
-	struct metrics_env me = { .base = d->base, .pool = d->pool, .stats = d->stats, .outbox = d->outbox,
+	struct metrics_env me = { .base = d->base, .pool = d->pool, .stats = d->stats, .live = d->live, .outbox = d->outbox,
 				  .cache = d->cache };
 	return metrics_new(&me, c->metrics_host, c->metrics_port, &d->metrics);
 }

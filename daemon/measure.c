@@ -85,6 +85,8 @@ struct window window_of(const struct ring *ring, const struct sample *now, unsig
 	w.connected_s = (now->connected_area - old->connected_area) / 1e6;
 	w.rate_limited = now->rate_limited - old->rate_limited;
 	w.timeouts = now->timeouts - old->timeouts;
+	w.live_in_per_s = (double)(now->live_in - old->live_in) / w.dt_s;
+	w.live_delivered_per_s = (double)(now->live_delivered - old->live_delivered) / w.dt_s;
 	for (unsigned i = 0; i < seconds && i < ring->n; i++) {
 		double m = ring_ago(ring, i)->lag_max_ms;
 		if (m > w.lag_max_ms)

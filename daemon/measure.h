@@ -37,6 +37,7 @@ struct sample {
 	double inflight_area, queued_area, connected_area;
 	uint64_t completed, rate_limited, timeouts;
 	double lag_max_ms; /* the loop's worst lag in that second (pool samples only) */
+	uint64_t live_in, live_delivered; /* live subscriptions: new events from relays, events to subscribers */
 };
 struct ring {
 	struct sample s[RING_SECONDS];
@@ -53,6 +54,7 @@ struct window {
 	double dt_s, parallelism, queued, throughput, connected_s;
 	uint64_t rate_limited, timeouts;
 	double lag_max_ms;
+	double live_in_per_s, live_delivered_per_s;
 };
 struct window window_of(const struct ring *ring, const struct sample *now, unsigned seconds, uint64_t started_us);
 

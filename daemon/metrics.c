@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "log.h"
+#include "live.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "pool.h"
@@ -107,6 +108,22 @@ static void pool_lines(struct metrics *m, struct text *t)
 	put(t, "relaypool_queued %llu\n", tot.queued);
 	family(t, "relaypool_oks", "counter", "OK answers received");
 	put(t, "relaypool_oks_total %llu\n", (unsigned long long)tot.completed);
+	if (m->env.live) {
+		struct live_totals lt;
+		live_totals(m->env.live, &lt);
+		family(t, "relaypool_live_relay_reqs", "gauge", "Relay REQs held for live subscribers");
+		put(t, "relaypool_live_relay_reqs %llu\n", lt.feeds);
+		family(t, "relaypool_live_subscribers", "gauge", "Local live subscriptions");
+		put(t, "relaypool_live_subscribers %llu\n", lt.subscribers);
+		family(t, "relaypool_live_events_in", "counter", "New verified events from live relay REQs");
+		put(t, "relaypool_live_events_in_total %llu\n", lt.fresh);
+		family(t, "relaypool_live_delivered", "counter", "Events sent to live subscribers (fan-out included)");
+		put(t, "relaypool_live_delivered_total %llu\n", lt.delivered);
+		family(t, "relaypool_live_dropped", "counter", "Events a slow live subscriber lost");
+		put(t, "relaypool_live_dropped_total %llu\n", lt.dropped);
+		family(t, "relaypool_live_reqs_resent", "counter", "Live REQs re-sent after a reconnect");
+		put(t, "relaypool_live_reqs_resent_total %llu\n", lt.resent);
+	}
 	family(t, "relaypool_loop_lag_seconds", "histogram", "How late the event loop ran a 100 ms timer");
 	histogram_lines(t, "relaypool_loop_lag_seconds", "", stats_loop_lag(m->env.stats));
 }

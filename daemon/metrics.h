@@ -16,6 +16,7 @@ struct metrics_env {
 	struct event_base *base;
 	struct pool *pool;
 	struct stats *stats;
+	struct live *live; /* NULL: no live subscription metrics */
 	struct outbox *outbox;
 	struct cache *cache;
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "live.h"
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
@@ -39,6 +40,7 @@ struct series {
 
 struct stats {
 	struct pool *pool;
+	struct live *live;
 	uint64_t started_us;
 	struct histogram lag;
 	double lag_max_this_second;
@@ -84,6 +86,36 @@ static void pool_sample(struct stats *st, uint64_t now, struct sample *s)
 	s->rate_limited = t.rate_limited;
 	s->timeouts = t.timeouts;
 	s->lag_max_ms = st->lag_max_this_second;
+	if (st->live) {
+		struct live_totals lt;
+		live_totals(st->live, &lt);
+		s->live_in = lt.fresh;
+		s->live_delivered = lt.delivered;
+	}
+}
+
+static json_t *triple(double w10, double w60, double total);
+
+/* Live subscriptions: how many, how much flows in and out, and the fan-out (events sent to
+ * subscribers per new event from the relays) over 10 s. */
+static json_t *live_json_stats(struct stats *st, const struct window *w10, const struct window *w60,
+			       const struct window *all)
+{
+	struct live_totals t;
+
+	if (!st->live)
+		return json_null();
+	live_totals(st->live, &t);
+	return json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "relay_reqs", (json_int_t)t.feeds, "relay_reqs_placed", (json_int_t)t.placed, "subscribers",
+			 (json_int_t)t.subscribers, "subscriptions_started", (json_int_t)t.started, "events_in_per_s",
+			 triple(w10->live_in_per_s, w60->live_in_per_s, all->live_in_per_s), "delivered_per_s",
+			 triple(w10->live_delivered_per_s, w60->live_delivered_per_s, all->live_delivered_per_s),
+			 "fanout_10s", w10->live_in_per_s > 0 ? round(w10->live_delivered_per_s / w10->live_in_per_s * 100) / 100 : 0.0,
+			 "events_in", (json_int_t)t.fresh, "delivered", (json_int_t)t.delivered, "cached",
+			 (json_int_t)t.cached, "duplicates", (json_int_t)t.duplicates, "dropped", (json_int_t)t.dropped,
+			 "invalid", (json_int_t)t.invalid, "reqs_sent", (json_int_t)t.reqs, "reqs_resent",
+			 (json_int_t)t.resent, "closed_by_relays", (json_int_t)t.closed);
 }
 
 static struct series *series_of(struct stats *st, const struct relay *r)
@@ -326,7 +358,7 @@ static void lag_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(st->lag_timer, &tv);
 }
 
-int stats_new(struct event_base *base, struct pool *pool, struct stats **out)
+int stats_new(struct event_base *base, struct pool *pool, struct live *live, struct stats **out)
 {
 	struct stats *st = calloc(1, sizeof(*st));
 	struct timeval tick = { .tv_sec = TICK_USEC / 1000000 }, lag = { .tv_sec = 0, .tv_usec = LAG_PERIOD_USEC };
@@ -334,6 +366,7 @@ int stats_new(struct event_base *base, struct pool *pool, struct stats **out)
 	if (!st)
 		return -ENOMEM;
 	st->pool = pool;
+	st->live = live;
 	st->started_us = clock_now_us();
 	st->tick = event_new(base, -1, EV_PERSIST, tick_cb, st);
 	st->lag_timer = evtimer_new(base, lag_cb, st);
@@ -455,5 +488,6 @@ json_t *stats_json(struct stats *st)
 	json_object_set_new(pj, "queued_seconds", json_real(s.queued_area / 1e6));
 	json_object_set_new(pj, "completed", json_integer((json_int_t)s.completed));
 	json_object_set_new(o, "monotonic_s", json_real((double)now / 1e6));
+	json_object_set_new(o, "live", live_json_stats(st, &w10, &w60, &all));
 	return o;
 }

@@ -12,11 +12,13 @@
 
 #include "measure.h"
 
+struct live;
 struct pool;
 struct relay;
 struct stats;
 
-int stats_new(struct event_base *base, struct pool *pool, struct stats **out);
+/* live may be NULL (no live subscription figures). */
+int stats_new(struct event_base *base, struct pool *pool, struct live *live, struct stats **out);
 void stats_free(struct stats *st);
 
 /* The stats op's JSON and the contention report. */

@@ -156,6 +156,10 @@ def test_two_clients_with_one_filter_share_one_relay_req(relay_factory, daemon_f
     assert len(listing["subscribers"]) == 2
     table = ctl("subscriptions", socket_path=d.socket)
     assert table.returncode == 0 and "1 relay REQs, 2 local subscribers" in table.stdout
+    live = d.request({"id": "s", "op": "stats"})["result"]["live"]
+    assert (live["relay_reqs"], live["subscribers"], live["events_in"], live["delivered"]) == (1, 2, 40, 80), live
+    metrics = d.request({"id": "m", "op": "metrics"})["result"]["text"]
+    assert "relaypool_live_delivered_total 80" in metrics and "relaypool_live_relay_reqs 1" in metrics
     # The first leaves (its connection closes): the REQ stays for the second.
     s1.close()
     wait_for(lambda: len(d.request({"id": "l", "op": "subscriptions"})["result"]["subscribers"]) == 1, 10,
