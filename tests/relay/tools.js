@@ -5,9 +5,10 @@
 //       N signed events as JSON lines (a fresh key per seed; created_at from T upward).
 //   node tools.js req URL FILTER_JSON [FILTER_JSON...]
 //       REQ on URL, prints the events as JSON lines, stops at EOSE (or CLOSED: exit 1).
-//   node tools.js pub URL FILE
+//   node tools.js pub URL FILE [--rate N] [--times OUT]
 //       Publishes the events of FILE (JSON lines) pipelined on one connection; exit 1
-//       unless every one gets OK true.
+//       unless every one gets OK true. --rate: N events a second (in 10 ms steps) instead of
+//       all at once; --times: write "id unix_ms" per event as it is sent.
 'use strict';
 
 const crypto = require('crypto');
@@ -86,12 +87,40 @@ function req(args) {
 }
 
 function pub(args) {
-  if (args.length !== 2) usage();
-  const lines = require('fs').readFileSync(args[1], 'utf8').split('\n').filter(l => l.trim());
-  const ws = new WebSocket(args[0], { perMessageDeflate: false });
-  const waiting = new Set(lines.map(l => JSON.parse(l).id));
+  let rate = 0, timesPath = null;
+  const pos = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--rate') rate = Number(args[++i]);
+    else if (args[i] === '--times') timesPath = args[++i];
+    else pos.push(args[i]);
+  }
+  if (pos.length !== 2) usage();
+  const fs = require('fs');
+  const lines = fs.readFileSync(pos[1], 'utf8').split('\n').filter(l => l.trim());
+  const ws = new WebSocket(pos[0], { perMessageDeflate: false });
+  const ids = lines.map(l => JSON.parse(l).id);
+  const waiting = new Set(ids);
+  const times = [];
   let failed = 0;
-  ws.on('open', () => { for (const l of lines) ws.send(`["EVENT",${l}]`); });
+  const send = i => {
+    ws.send(`["EVENT",${lines[i]}]`);
+    if (timesPath) times.push(`${ids[i]} ${Date.now()}`);
+  };
+  ws.on('open', () => {
+    if (!rate) {
+      for (let i = 0; i < lines.length; i++) send(i);
+      return;
+    }
+    const start = Date.now();
+    let next = 0;
+    const tick = () => {
+      const due = Math.min(lines.length, Math.floor((Date.now() - start) * rate / 1000) + 1);
+      while (next < due) send(next++);
+      if (next < lines.length) setTimeout(tick, 10);
+    };
+    tick();
+  });
+  process.on('exit', () => { if (timesPath) fs.writeFileSync(timesPath, times.join('\n') + '\n'); });
   ws.on('message', data => {
     const m = JSON.parse(data.toString());
     if (m[0] !== 'OK' || !waiting.delete(m[1])) return;
