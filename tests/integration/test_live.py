@@ -413,3 +413,27 @@ def test_an_unreachable_relay_is_named_with_its_error_at_once(relay_factory, dae
     assert states["down"]["state"] == "failed" and "refused" in states["down"]["error"], states
     s.close()
     assert d.stop() == 0
+
+
+def test_a_relay_removed_by_reload_closes_its_part(relay_factory, daemon_factory):
+    a, b = relay_factory("ra").start(), relay_factory("rb").start()
+    d = start_daemon(daemon_factory, {"ra": a.url, "rb": b.url}, pool={"sessions": 2})
+    both = Sub(d, {"filters": {"kinds": [1], "#t": ["reload"]}})
+    wait_for(lambda: both.items("eose"), 20, what="eose")
+    # Two different filter sets on one relay go to different sessions.
+    other = Sub(d, {"filters": {"kinds": [7]}, "relays": ["ra"]})
+    wait_for(lambda: other.items("eose"), 20, what="eose")
+    feeds = [f for f in d.request({"id": "l", "op": "subscriptions"})["result"]["feeds"] if f["relay"] == "ra"]
+    assert sorted(f["session"] for f in feeds) == [0, 1], feeds
+    d.write_config(relays={"ra": a.url}, pool={**FAST_POOL, "sessions": 2})
+    rep = d.request({"id": "r", "op": "reload"})
+    assert rep["ok"], rep
+    wait_for(lambda: both.items("closed"), 20, what="the removed relay's closed item")
+    assert both.items("closed") == [{"relay": "rb", "message": "the relay was removed from the configuration"}]
+    assert both.final() is None  # goes on with ra
+    events = gen_events(3, seed="live-reload", tags=["t=reload"], since=int(time.time()) - 5)
+    pub_to_relay(a.url, write_events(os.path.join(d.dir, "e"), events))
+    wait_for(lambda: len(both.event_ids()) == 3, 20, what="events from the remaining relay")
+    both.close()
+    other.close()
+    assert d.stop() == 0
