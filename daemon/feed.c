@@ -287,13 +287,15 @@ static void on_event(void *arg, json_t *obj)
 		free(fe);
 		return;
 	}
-	if (!matches(f, &fe->ev) || idset_has(f->recent, fe->ev.id)) {
-		if (matches(f, &fe->ev)) {
-			f->duplicates++;
-		} else {
-			f->invalid++;
-			flog(f, LOG_INFO, "dropping event %s: it does not match the filters", fe->ev.id_hex);
-		}
+	if (!matches(f, &fe->ev)) {
+		f->invalid++;
+		flog(f, LOG_INFO, "dropping event %s: it does not match the filters", fe->ev.id_hex);
+		event_clear(&fe->ev);
+		free(fe);
+		return;
+	}
+	if (idset_has(f->recent, fe->ev.id)) {
+		f->duplicates++;
 		event_clear(&fe->ev);
 		free(fe);
 		return;

@@ -173,11 +173,10 @@ static void replay_step(evutil_socket_t fd, short what, void *arg)
 			r = -EIO;
 			break;
 		}
-		if (idset_has(s->seen, id)) {
+		if (idset_add(s->seen, id) == 0) {
 			s->duplicates++;
 			continue;
 		}
-		idset_add(s->seen, id);
 		item_with(s->r, "{\"event\":", json, len, ",\"cached\":true}");
 		s->cached++;
 	}
@@ -202,20 +201,24 @@ static void tap_event(void *arg, const struct nostr_event *ev, const char *item,
 	struct target *t = arg;
 	struct subscriber *s = t->s;
 
-	if (idset_has(s->seen, ev->id)) {
-		s->duplicates++;
+	if (request_backlog_high(s->r)) {
+		/* Not remembered: the same event from another relay may still fit later. */
+		if (idset_has(s->seen, ev->id)) {
+			s->duplicates++;
+		} else {
+			s->dropped++;
+			s->unreported++;
+		}
 		return;
 	}
-	if (request_backlog_high(s->r)) {
-		s->dropped++;
-		s->unreported++;
+	if (idset_add(s->seen, ev->id) == 0) {
+		s->duplicates++;
 		return;
 	}
 	if (s->unreported) {
 		request_item(s->r, json_pack("{s:I}", "dropped", (json_int_t)s->unreported));
 		s->unreported = 0;
 	}
-	idset_add(s->seen, ev->id);
 	request_item_raw(s->r, item, len);
 	s->delivered++;
 }
