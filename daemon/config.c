@@ -224,12 +224,13 @@ const struct pool_optdef config_pool_defs[] = {
 	{ "max_age", OPT_DURATION, offsetof(struct pool_opts, max_age_ms), 1000, 30ULL * 24 * 3600000, 24 * 3600000 },
 	{ "sync_overlap", OPT_DURATION, offsetof(struct pool_opts, sync_overlap_ms), 0, 7ULL * 24 * 3600000, 600000 },
 	POOL_OPT(max_subscriptions, OPT_COUNT, 1, 1000, 20),
+	POOL_OPT(auth, OPT_AUTH, AUTH_AUTO, AUTH_NO, AUTH_AUTO),
 };
 
 uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)
 {
 	const char *base = (const char *)o + d->off;
-	if (d->type == OPT_COUNT)
+	if (d->type == OPT_COUNT || d->type == OPT_AUTH)
 		return *(const uint32_t *)base;
 	return *(const uint64_t *)base;
 }
@@ -237,7 +238,7 @@ uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)
 static void opt_set(struct pool_opts *o, const struct pool_optdef *d, uint64_t v)
 {
 	char *base = (char *)o + d->off;
-	if (d->type == OPT_COUNT)
+	if (d->type == OPT_COUNT || d->type == OPT_AUTH)
 		*(uint32_t *)base = (uint32_t)v;
 	else
 		*(uint64_t *)base = v;
@@ -249,6 +250,10 @@ char *config_format_value(enum opt_type t, uint64_t v, char *buf, size_t len)
 		return units_format_duration_ms(v, buf, len);
 	if (t == OPT_SIZE)
 		return units_format_size(v, buf, len);
+	if (t == OPT_AUTH) {
+		snprintf(buf, len, "%s", v == AUTH_YES ? "yes" : v == AUTH_NO ? "no" : "auto");
+		return buf;
+	}
 	snprintf(buf, len, "%" PRIu64, v);
 	return buf;
 }
@@ -266,6 +271,13 @@ static int parse_number(struct parser *p, const struct raw_key *k, enum opt_type
 	char lo[32], hi[32];
 	int r;
 
+	if (t == OPT_AUTH) {
+		*out = streq(k->value, "auto") ? AUTH_AUTO : streq(k->value, "yes") ? AUTH_YES : streq(k->value, "no") ? AUTH_NO : 99;
+		if (*out != 99)
+			return 0;
+		perr(p, k->line, "%s: expected auto, yes or no, got '%s'", k->name, k->value);
+		return -EINVAL;
+	}
 	if (t == OPT_COUNT)
 		r = units_parse_uint(k->value, out);
 	else if (t == OPT_DURATION)
@@ -773,6 +785,8 @@ static void finish(struct parser *p, struct config *c, int pool_line)
 		snprintf(where, sizeof(where), "[relay %s]", r->name);
 		if (r->over_mask)
 			check_backoff(p, &r->opts, r->line, where);
+		if (r->opts.auth == AUTH_YES && !c->daemon.key)
+			perr(p, r->line, "%s: auth = yes needs [daemon] key (NIP-42 AUTH events are signed with it)", where);
 	}
 	for (size_t i = 0; i < c->n_groups; i++) {
 		const struct config_group *g = &c->groups[i];

@@ -29,10 +29,13 @@ struct pool_opts {
 	uint64_t max_age_ms;         /* an undelivered event expires this long after its publish */
 	uint64_t sync_overlap_ms;    /* a sync, or a live REQ re-sent after a reconnect, starts this far back */
 	uint32_t max_subscriptions;  /* REQs open at once on one session (NIP-11 limitation.max_subscriptions) */
+	uint32_t auth;               /* NIP-42: enum auth_mode */
 };
 
 /* The [pool] options: name, value type, place in struct pool_opts, range and default. */
-enum opt_type { OPT_COUNT, OPT_DURATION, OPT_SIZE };
+enum opt_type { OPT_COUNT, OPT_DURATION, OPT_SIZE, OPT_AUTH };
+/* NIP-42 AUTH: answer challenges when [daemon] key is set (auto), require the key (yes), never. */
+enum auth_mode { AUTH_AUTO, AUTH_YES, AUTH_NO };
 struct pool_optdef {
 	const char *name;
 	enum opt_type type;

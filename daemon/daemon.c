@@ -253,6 +253,11 @@ static int load_key(struct daemon *d)
 	return 0;
 }
 
+static int sign_auth(void *arg, const char *relay_url, const char *challenge, char **json, uint8_t id[32])
+{
+	return key_sign_auth(arg, relay_url, challenge, json, id);
+}
+
 /* The delivery side: pool, publisher, syncer, stats, metrics. */
 static int setup_pool(struct daemon *d)
 {
@@ -261,6 +266,8 @@ static int setup_pool(struct daemon *d)
 
 	if (r < 0)
 		return log_err("cannot set up the relay pool"), r;
+	if (d->key)
+		pool_set_signer(d->pool, sign_auth, d->key);
 	struct publisher_env pe = { .base = d->base, .pool = d->pool, .db = d->db, .cache = d->cache,
 				    .outbox = d->outbox, .verifier = d->verifier };
 	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier };

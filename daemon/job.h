@@ -56,6 +56,7 @@ struct job {
 	enum job_status status;
 	char *message; /* the relay's OK message, or why we gave up */
 	unsigned attempts, drops;
+	bool auth_retried; /* refused with "auth-required:" once, and sent again after the AUTH */
 	uint64_t enqueued_us, first_sent_us, latency_us;
 	uint64_t queued_since_us; /* last entry into QUEUED or DELAYED (queue wait) */
 	uint64_t not_before_us;   /* DELAYED: when it may go again */

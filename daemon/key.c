@@ -152,3 +152,23 @@ void key_free(struct key *k)
 	munmap(k->page, len);
 	free(k);
 }
+
+int key_sign_auth(const struct key *k, const char *relay_url, const char *challenge, char **json, uint8_t id[32])
+{
+	json_t *tmpl = json_pack("{s:i, s:s, s:[[s, s], [s, s]]}", "kind", 22242, "content", "", "tags", "relay",
+				 relay_url, "challenge", challenge);
+	struct nostr_event ev;
+	struct event_error err;
+	int r;
+
+	if (!tmpl)
+		return -ENOMEM;
+	r = event_sign_template(tmpl, key_keypair(k), &ev, &err);
+	json_decref(tmpl);
+	if (r < 0)
+		return -EINVAL;
+	*json = json_dumps(ev.obj, JSON_COMPACT);
+	memcpy(id, ev.id, 32);
+	event_clear(&ev);
+	return *json ? 0 : -ENOMEM;
+}

@@ -106,6 +106,14 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
+void pool_set_signer(struct pool *p, int (*sign_auth)(void *arg, const char *relay_url, const char *challenge,
+						      char **json, uint8_t id[32]),
+		     void *arg)
+{
+	p->env.sign_auth = sign_auth;
+	p->env.sign_arg = arg;
+}
+
 int pool_new(struct event_base *base, struct pool **out)
 {
 	struct pool *p = calloc(1, sizeof(*p));

@@ -15,6 +15,11 @@ struct relay;
 
 int pool_new(struct event_base *base, struct pool **out);
 void pool_free(struct pool *p);
+/* How sessions sign NIP-42 AUTH events (before the first pool_apply_config); none: they
+ * leave challenges unanswered. */
+void pool_set_signer(struct pool *p, int (*sign_auth)(void *arg, const char *relay_url, const char *challenge,
+						      char **json, uint8_t id[32]),
+		     void *arg);
 /* Brings the relays in line with c: creates, reconfigures and drains. */
 void pool_apply_config(struct pool *p, const struct config *c);
 /* Closes every session politely (bounded wait); done(arg) runs when all are closed. */

@@ -13,46 +13,13 @@
 #include "log.h"
 #include "reach.h"
 #include "relay.h"
+#include "relay_impl.h"
 #include "trace.h"
 
 /* A failed job is still matched by a late OK for this long (at least). */
 #define GRAVEYARD_MIN_USEC (60 * 1000000ULL)
 
 enum pick { PICK_EVENT, PICK_REQ };
-
-struct relay {
-	unsigned refs;
-	uint64_t serial;
-	struct session_env env;
-	const struct relay_owner_ops *owner_ops;
-	void *owner;
-
-	char *name;
-	char *url;
-	struct wsurl wsurl;
-	bool tls_verify;
-	struct pool_opts opts;
-	struct session **sessions;
-	unsigned n_sessions;
-
-	struct job_places pl;
-	struct idmap *jobs; /* id -> job in any place but NEW and DONE */
-	unsigned reserved;  /* queue places held for submits to come */
-	struct event *delay_timer, *cooldown_timer, *reap_timer, *age_timer;
-
-	uint64_t cooldown_until_us;
-	unsigned cooldown_step; /* consecutive rate-limited answers */
-	bool draining, retired;
-
-	struct reach reach;
-
-	char last_notice[256];
-	struct relay_counters c;
-	struct histogram wait, ok_latency;
-	uint64_t completed;
-	double ok_ewma_ms;
-	unsigned long long cooldowns, quorum_last;
-};
 
 static uint64_t serials;
 
@@ -470,6 +437,21 @@ static bool on_ok(void *owner, struct session *s, struct session_send *sent, con
 			r->c.retries++;
 			requeue_front(r, j);
 		}
+	} else if (has_prefix(msg, "auth-required:") && !j->auth_retried && session_auth_expected(s)) {
+		/* Once more after our AUTH: right behind it on this connection, or when it may come. */
+		j->auth_retried = true;
+		r->c.auth_retries++;
+		j->attempts--;
+		if (session_auth(s) == SESSION_AUTH_NONE)
+			delay_job(r, j);
+		else
+			requeue_front(r, j);
+	} else if (has_prefix(msg, "auth-required:") && *session_auth_problem(s)) {
+		char why[600];
+		r->c.auth_required++;
+		r->c.rejected++;
+		snprintf(why, sizeof(why), "%s (%s)", msg, session_auth_problem(s));
+		finish(r, j, JOB_REJECTED, why);
 	} else {
 		if (has_prefix(msg, "auth-required:"))
 			r->c.auth_required++;
@@ -816,82 +798,4 @@ bool relay_all_stopped(const struct relay *r)
 		if (session_state(r->sessions[i]) != SESSION_STOPPED)
 			return false;
 	return true;
-}
-
-/* ---- views ------------------------------------------------------------------------------------ */
-
-const char *relay_name(const struct relay *r)
-{
-	return r->name;
-}
-
-const char *relay_url(const struct relay *r)
-{
-	return r->url;
-}
-
-const struct pool_opts *relay_opts(const struct relay *r)
-{
-	return &r->opts;
-}
-
-unsigned relay_sessions_ready(const struct relay *r)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < r->n_sessions; i++)
-		n += session_state(r->sessions[i]) == SESSION_READY;
-	return n;
-}
-
-unsigned relay_n_sessions(const struct relay *r)
-{
-	return r->n_sessions;
-}
-
-const struct session *relay_session(const struct relay *r, unsigned i)
-{
-	return i < r->n_sessions ? r->sessions[i] : NULL;
-}
-
-void relay_view(const struct relay *r, struct relay_view *v)
-{
-	uint64_t now = clock_now_us();
-	double rtt = 0;
-	unsigned known = 0;
-
-	*v = (struct relay_view){
-		.name = r->name,
-		.url = r->url,
-		.serial = r->serial,
-		.opts = &r->opts,
-		.draining = r->draining,
-		.sessions = r->n_sessions,
-		.sessions_ready = relay_sessions_ready(r),
-		.queued = relay_queued(r),
-		.inflight = r->pl.n[JOB_INFLIGHT],
-		.cooldown_left_us = r->cooldown_until_us > now ? r->cooldown_until_us - now : 0,
-		.c = &r->c,
-		.waiting_time = &r->pl.waiting_time,
-		.inflight_time = &r->pl.inflight_time,
-		.wait = &r->wait,
-		.ok_latency = &r->ok_latency,
-		.completed = r->completed,
-		.ok_ewma_ms = r->ok_ewma_ms,
-		.cooldowns = r->cooldowns,
-		.quorum_last = r->quorum_last,
-		.last_error = "none",
-		.last_notice = r->last_notice,
-	};
-	for (unsigned i = 0; i < r->n_sessions; i++) {
-		const struct session *s = r->sessions[i];
-		double t = session_rtt_ms(s);
-		if (t >= 0) {
-			rtt += t;
-			known++;
-		}
-		if (session_state(s) != SESSION_READY && session_last_error(s)[0] && !strcmp(v->last_error, "none"))
-			v->last_error = session_last_error(s);
-	}
-	v->rtt_ms = known ? rtt / known : -1;
 }

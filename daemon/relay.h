@@ -31,7 +31,7 @@ struct relay_owner_ops {
 struct relay_counters {
 	unsigned long long submitted, accepted, duplicates, rejected, failed, timeouts, retries, late_oks;
 	unsigned long long rate_limited, auth_required, rejected_invalid, rejected_other;
-	unsigned long long reconnects, notices, queue_full, expired;
+	unsigned long long reconnects, notices, queue_full, expired, auth_retries;
 };
 
 /* What stats and views read: the relay's own figures, never a copy kept elsewhere. */

@@ -31,6 +31,9 @@ struct session_sub {
 	char id[32];
 	const struct sub_handler *h;
 	void *arg;
+	char *req;           /* the REQ as sent, to send again after an AUTH */
+	bool auth_retried;   /* closed with "auth-required:" once already */
+	bool awaiting_auth;  /* closed with "auth-required:"; sent again once the AUTH is accepted */
 	LIST_ENTRY(session_sub) link;
 };
 
@@ -54,6 +57,9 @@ struct session {
 	uint64_t ready_since_us;
 	unsigned attempt; /* consecutive failed attempts, for backoff */
 	char last_error[256];
+	enum session_auth auth; /* NIP-42 on the current connection */
+	uint8_t auth_id[32];
+	char auth_note[256]; /* why a challenge is unanswered, or the relay's refusal */
 
 	TAILQ_HEAD(session_send_list_, session_send) inflight; /* by deadline, soonest first */
 	unsigned n_inflight;
@@ -195,6 +201,7 @@ static void remove_sub(struct session_sub *sub)
 {
 	LIST_REMOVE(sub, link);
 	sub->s->n_subs--;
+	free(sub->req);
 	free(sub);
 }
 
@@ -237,12 +244,13 @@ struct session_sub *session_subscribe(struct session *s, const char *id, const j
 		return NULL;
 	}
 	r = ws_send_text(s->ws, text, strlen(text));
-	free(text);
 	if (r < 0) {
+		free(text);
 		free(sub);
 		*err = r;
 		return NULL;
 	}
+	sub->req = text;
 	snprintf(sub->id, sizeof(sub->id), "%s", id);
 	sub->s = s;
 	sub->h = h;
@@ -293,6 +301,131 @@ static void protocol_error(struct session *s, const char *what, const char *text
 	slog(s, LOG_INFO, "ignoring a malformed relay message (%s): %.*s", what, (int)(len > 120 ? 120 : len), text);
 }
 
+/* ---- NIP-42 ------------------------------------------------------------------------------------ */
+
+const char *session_auth_name(enum session_auth a)
+{
+	switch (a) {
+	case SESSION_AUTH_NONE: return "none";
+	case SESSION_AUTH_UNANSWERED: return "unanswered";
+	case SESSION_AUTH_PENDING: return "pending";
+	case SESSION_AUTH_OK: return "ok";
+	case SESSION_AUTH_FAILED: return "failed";
+	}
+	return "?";
+}
+
+enum session_auth session_auth(const struct session *s)
+{
+	return s->auth;
+}
+
+static bool can_answer(const struct session *s)
+{
+	return s->env.sign_auth && s->opts.auth != AUTH_NO;
+}
+
+bool session_auth_expected(const struct session *s)
+{
+	return s->auth == SESSION_AUTH_PENDING || s->auth == SESSION_AUTH_OK ||
+	       (s->auth == SESSION_AUTH_NONE && can_answer(s));
+}
+
+const char *session_auth_problem(const struct session *s)
+{
+	if (s->opts.auth == AUTH_NO)
+		return "the relay requires NIP-42 AUTH and this relay is configured with auth = no";
+	if (!s->env.sign_auth)
+		return "the relay requires NIP-42 AUTH and [daemon] key is not set";
+	if (s->auth == SESSION_AUTH_FAILED)
+		return s->auth_note;
+	return "";
+}
+
+/* The relay's answer to our AUTH: REQs it closed for want of it go out again, or end. */
+static void auth_answered(struct session *s, bool accepted, const char *msg)
+{
+	struct session_sub *sub, *next;
+
+	if (accepted) {
+		s->auth = SESSION_AUTH_OK;
+		s->auth_note[0] = '\0';
+		s->c.auths++;
+		slog(s, LOG_INFO, "NIP-42: authenticated");
+	} else {
+		s->auth = SESSION_AUTH_FAILED;
+		snprintf(s->auth_note, sizeof(s->auth_note), "the relay refused our NIP-42 AUTH: %s", msg);
+		s->c.auth_failures++;
+		slog(s, LOG_WARNING, "%s", s->auth_note);
+	}
+	for (sub = LIST_FIRST(&s->subs); sub; sub = next) {
+		next = LIST_NEXT(sub, link);
+		if (!sub->awaiting_auth)
+			continue;
+		sub->awaiting_auth = false;
+		if (accepted && ws_send_text(s->ws, sub->req, strlen(sub->req)) == 0) {
+			s->c.reqs_after_auth++;
+		} else {
+			const struct sub_handler *h = sub->h;
+			void *arg = sub->arg;
+			char why[400];
+			snprintf(why, sizeof(why), "auth-required: %s", s->auth_note);
+			remove_sub(sub);
+			h->on_closed(arg, why);
+		}
+	}
+}
+
+static void handle_auth(struct session *s, json_t *msg, const char *text, size_t len)
+{
+	json_t *ch = json_array_get(msg, 1);
+	char *ev = NULL, *frame;
+	int r;
+
+	if (json_array_size(msg) != 2 || !json_is_string(ch) || json_string_length(ch) > 1024 ||
+	    strlen(json_string_value(ch)) != json_string_length(ch)) {
+		protocol_error(s, "AUTH needs [\"AUTH\", <challenge string>]", text, len);
+		return;
+	}
+	s->c.auth_challenges++;
+	if (!can_answer(s)) {
+		s->auth = SESSION_AUTH_UNANSWERED;
+		snprintf(s->auth_note, sizeof(s->auth_note), "%s", session_auth_problem(s));
+		slog(s, LOG_INFO, "NIP-42 challenge not answered: %s", s->auth_note);
+		return;
+	}
+	r = s->env.sign_auth(s->env.sign_arg, s->url_text, json_string_value(ch), &ev, s->auth_id);
+	frame = r == 0 && asprintf(&frame, "[\"AUTH\",%s]", ev) > 0 ? frame : NULL;
+	if (!frame || ws_send_text(s->ws, frame, strlen(frame)) < 0) {
+		s->auth = SESSION_AUTH_FAILED;
+		snprintf(s->auth_note, sizeof(s->auth_note), "could not sign or send the NIP-42 AUTH event");
+		slog(s, LOG_WARNING, "%s", s->auth_note);
+	} else {
+		s->auth = SESSION_AUTH_PENDING;
+		slog(s, LOG_DEBUG, "NIP-42: AUTH sent");
+	}
+	free(ev);
+	free(frame);
+}
+
+/* A REQ closed with "auth-required:": kept (and sent again once authenticated) when an AUTH
+ * is out, done, or may still come; false to report the CLOSED. */
+static bool hold_for_auth(struct session *s, struct session_sub *sub, const char *msg)
+{
+	if (strncmp(msg, "auth-required:", 14) != 0 || sub->auth_retried || !session_auth_expected(s))
+		return false;
+	sub->auth_retried = true;
+	if (s->auth == SESSION_AUTH_OK) {
+		/* The REQ crossed our AUTH: it can go again now. */
+		if (ws_send_text(s->ws, sub->req, strlen(sub->req)) < 0)
+			return false;
+		s->c.reqs_after_auth++;
+	} else {
+		sub->awaiting_auth = true;
+	}
+	return true;
+}
+
 static void handle_ok(struct session *s, json_t *msg, const char *text, size_t len)
 {
 	json_t *id = json_array_get(msg, 1), *acc = json_array_get(msg, 2), *m = json_array_get(msg, 3);
@@ -306,6 +439,10 @@ static void handle_ok(struct session *s, json_t *msg, const char *text, size_t l
 		return;
 	}
 	s->c.oks++;
+	if (s->auth == SESSION_AUTH_PENDING && memcmp(raw, s->auth_id, 32) == 0) {
+		auth_answered(s, json_is_true(acc), json_string_value(m));
+		return;
+	}
 	sent = idmap_get(s->by_id, raw);
 	if (sent) {
 		uint64_t latency = clock_now_us() - sent->sent_us;
@@ -345,9 +482,17 @@ static void handle_sub_message(struct session *s, const char *type, json_t *msg,
 	} else {
 		const struct sub_handler *h = sub->h;
 		void *arg = sub->arg;
+		const char *why = json_string_value(json_array_get(msg, 2)), *problem = session_auth_problem(s);
+		char text2[600];
 		s->c.closed++;
+		if (hold_for_auth(s, sub, why))
+			return;
+		if (strncmp(why, "auth-required:", 14) == 0 && *problem) {
+			snprintf(text2, sizeof(text2), "%s (%s)", why, problem);
+			why = text2;
+		}
 		remove_sub(sub);
-		h->on_closed(arg, json_string_value(json_array_get(msg, 2)));
+		h->on_closed(arg, why);
 	}
 }
 
@@ -377,7 +522,7 @@ static void ws_message(void *arg, const char *text, size_t len)
 	} else if (strcmp(type, "EVENT") == 0 || strcmp(type, "EOSE") == 0 || strcmp(type, "CLOSED") == 0) {
 		handle_sub_message(s, type, msg, text, len);
 	} else if (strcmp(type, "AUTH") == 0) {
-		slog(s, LOG_INFO, "relay asks for NIP-42 AUTH, which relaypoold does not do yet");
+		handle_auth(s, msg, text, len);
 	} else {
 		protocol_error(s, "unknown message type", text, len);
 	}
@@ -460,6 +605,8 @@ static void ws_opened(void *arg)
 	gate_leave(s->env.gate, &s->gw);
 	s->state = SESSION_READY;
 	s->ready_since_us = clock_now_us();
+	s->auth = SESSION_AUTH_NONE;
+	s->auth_note[0] = '\0';
 	s->c.connects++;
 	integral_set(&s->connected_time, 1, s->ready_since_us);
 	s->last_error[0] = '\0';
@@ -701,6 +848,9 @@ json_t *session_json(const struct session *s)
 
 	json_object_set_new(o, "rtt_ms", rtt >= 0 ? json_real(rtt) : json_null());
 	json_object_set_new(o, "subscriptions", json_integer(s->n_subs));
+	json_object_set_new(o, "auth", json_string(session_auth_name(s->auth)));
+	if (s->auth_note[0])
+		json_object_set_new(o, "auth_error", json_string(s->auth_note));
 	if (s->state == SESSION_READY)
 		json_object_set_new(o, "ready_for_s", json_real((double)(clock_now_us() - s->ready_since_us) / 1e6));
 	json_object_set_new(o, "counters",
@@ -713,5 +863,9 @@ json_t *session_json(const struct session *s)
 				      (json_int_t)w.pong_timeouts, "bytes_in", (json_int_t)w.bytes_in, "bytes_out",
 				      (json_int_t)w.bytes_out, "reqs", (json_int_t)s->c.reqs, "events_in",
 				      (json_int_t)s->c.events_in));
+	json_object_set_new(json_object_get(o, "counters"), "auth",
+			    json_pack("{s:I, s:I, s:I, s:I}", "challenges", (json_int_t)s->c.auth_challenges, "accepted",
+				      (json_int_t)s->c.auths, "refused", (json_int_t)s->c.auth_failures, "reqs_resent",
+				      (json_int_t)s->c.reqs_after_auth));
 	return o;
 }

@@ -58,13 +58,30 @@ struct session_ops {
 	void (*notice)(void *owner, struct session *s, const char *message);
 };
 
+/* Signs NIP-42 AUTH events (kind 22242) for a relay URL and challenge: the compact JSON
+ * (malloc'd) and its id; 0 or a negative errno. NULL when the daemon has no key. */
+typedef int (*session_sign_auth_fn)(void *arg, const char *relay_url, const char *challenge, char **json,
+				    uint8_t id[32]);
+
 /* What every session of the pool shares; it outlives them. */
 struct session_env {
 	struct event_base *base;
 	struct evdns_base *dns;
 	void *ssl_ctx; /* SSL_CTX * */
 	struct gate *gate;
+	session_sign_auth_fn sign_auth;
+	void *sign_arg;
 };
+
+/* NIP-42 on one connection. */
+enum session_auth {
+	SESSION_AUTH_NONE,       /* no challenge yet */
+	SESSION_AUTH_UNANSWERED, /* challenged; no key, or auth = no */
+	SESSION_AUTH_PENDING,    /* our AUTH event is out, waiting for its OK */
+	SESSION_AUTH_OK,         /* the relay accepted it */
+	SESSION_AUTH_FAILED,     /* the relay refused it (or we could not sign) */
+};
+const char *session_auth_name(enum session_auth a);
 
 /* A subscription (REQ). The callbacks run on the loop; the subscription is already gone
  * when on_closed or on_lost runs. */
@@ -80,6 +97,7 @@ struct session_counters {
 	unsigned long long connects, disconnects, connect_failures;
 	unsigned long long sent, oks, notices, protocol_errors, unknown_oks;
 	unsigned long long reqs, events_in, closed;
+	unsigned long long auth_challenges, auths, auth_failures, reqs_after_auth;
 };
 
 /* A read-only look for stats and views. */
@@ -125,6 +143,12 @@ void session_sub_close(struct session_sub *sub);
 const struct session *session_sub_session(const struct session_sub *sub);
 /* A CLOSED message that says "later" (rate-limited:, too many subscriptions): worth a retry. */
 bool session_closed_transient(const char *msg);
+enum session_auth session_auth(const struct session *s);
+/* The relay may still accept what it refused with "auth-required:" once we authenticate:
+ * an AUTH is out or done, or we can answer a challenge that has not come yet. */
+bool session_auth_expected(const struct session *s);
+/* Why the relay's "auth-required:" cannot be met ("" when it can): e.g. no key. */
+const char *session_auth_problem(const struct session *s);
 
 enum session_state session_state(const struct session *s);
 unsigned session_index(const struct session *s);

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """check-layers.py - the daemon's modules must depend on each other one way only.
 
-A module is a file name without its extension (relay.c and relay.h are module "relay").
+A module is a file name without its extension (relay.c and relay.h are module "relay"); a
+private header x_impl.h (the inside of an opaque struct, shared by x.c and a reader such as
+x_view.c) belongs to module x.
 Module A depends on B when a file of A includes B's header. Since every function is
 declared in its module's header and the build rejects implicit declarations, a call from
 A to B needs that include: no include cycle means no call cycle. Lower layers reach upper
@@ -22,17 +24,22 @@ MAX_LINES = 900
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
+def module_of(filename):
+    m = filename.rsplit(".", 1)[0]
+    return m[:-5] if filename.endswith("_impl.h") else m
+
+
 def modules(directory):
     """{module: set of modules it includes} for the .c/.h files of one directory."""
     deps, names = {}, set()
     files = [f for f in os.listdir(directory) if f.endswith((".c", ".h"))]
     for f in files:
-        names.add(f.rsplit(".", 1)[0])
+        names.add(module_of(f))
     for f in files:
-        m = f.rsplit(".", 1)[0]
+        m = module_of(f)
         with open(os.path.join(directory, f)) as fh:
             for inc in INCLUDE.findall(fh.read()):
-                other = os.path.basename(inc).rsplit(".", 1)[0]
+                other = module_of(os.path.basename(inc))
                 if other in names and other != m:
                     deps.setdefault(m, set()).add(other)
         deps.setdefault(m, set())

@@ -207,6 +207,25 @@ void session_view(const struct session *s, struct session_view *v)
 				    .connects = s->connects };
 }
 
+enum session_auth session_auth(const struct session *s)
+{
+	(void)s;
+	return SESSION_AUTH_NONE;
+}
+
+/* The fake relay never asks for NIP-42 AUTH: "auth-required:" is final, with the daemon's hint. */
+bool session_auth_expected(const struct session *s)
+{
+	(void)s;
+	return false;
+}
+
+const char *session_auth_problem(const struct session *s)
+{
+	(void)s;
+	return "the relay requires NIP-42 AUTH and [daemon] key is not set";
+}
+
 const char *session_state_name(enum session_state st)
 {
 	return st == SESSION_READY ? "ready" : "not ready";
