@@ -225,6 +225,8 @@ const struct pool_optdef config_pool_defs[] = {
 	{ "sync_overlap", OPT_DURATION, offsetof(struct pool_opts, sync_overlap_ms), 0, 7ULL * 24 * 3600000, 600000 },
 	POOL_OPT(max_subscriptions, OPT_COUNT, 1, 1000, 20),
 	POOL_OPT(auth, OPT_AUTH, AUTH_AUTO, AUTH_NO, AUTH_AUTO),
+	POOL_OPT(max_rate, OPT_COUNT, 0, 1000000, 0),
+	POOL_OPT(rate_burst, OPT_COUNT, 1, 1000000, 1),
 };
 
 uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)

@@ -30,6 +30,8 @@ struct pool_opts {
 	uint64_t sync_overlap_ms;    /* a sync, or a live REQ re-sent after a reconnect, starts this far back */
 	uint32_t max_subscriptions;  /* REQs open at once on one session (NIP-11 limitation.max_subscriptions) */
 	uint32_t auth;               /* NIP-42: enum auth_mode */
+	uint32_t max_rate;           /* publishing: events a second at most (token bucket); 0 = no limit */
+	uint32_t rate_burst;         /* ... and at most this many at once */
 };
 
 /* The [pool] options: name, value type, place in struct pool_opts, range and default. */

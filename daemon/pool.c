@@ -307,6 +307,9 @@ static json_t *relay_json(const struct relay *r)
 				      (json_int_t)c->late_oks, "reconnects", (json_int_t)c->reconnects, "notices",
 				      (json_int_t)c->notices, "queue_full", (json_int_t)c->queue_full, "expired",
 				      (json_int_t)c->expired));
+	json_object_set_new(json_object_get(o, "counters"), "auth_retries", json_integer((json_int_t)c->auth_retries));
+	json_object_set_new(json_object_get(o, "counters"), "rate_waits", json_integer((json_int_t)v.rate_waits));
+	json_object_set_new(o, "max_rate", v.opts->max_rate ? json_integer(v.opts->max_rate) : json_null());
 	json_object_set_new(o, "sessions", sessions);
 	return o;
 }

@@ -249,7 +249,14 @@ static void dispatch(struct relay *r)
 		return;
 	}
 	while ((j = TAILQ_FIRST(&r->pl.queue)) && (d.session = pick_session(r, PICK_EVENT, 0))) {
-		uint64_t waited = now - j->queued_since_us;
+		uint64_t waited = now - j->queued_since_us, wait_us;
+		if (!rate_take(&r->rate, now, &wait_us)) {
+			/* max_rate: the cooldown timer doubles as the bucket's wake-up. */
+			r->rate_waits++;
+			if (!evtimer_pending(r->cooldown_timer, NULL))
+				arm_timer(r->cooldown_timer, now + wait_us);
+			break;
+		}
 		if (job_move(&r->pl, j, &d) < 0)
 			break;
 		hist_add(&r->wait, waited);
@@ -623,6 +630,7 @@ static void copy_settings(struct relay *r, const struct config_relay *cfg)
 	r->wsurl = cfg->wsurl;
 	r->tls_verify = cfg->tls_verify;
 	r->opts = cfg->opts;
+	rate_init(&r->rate, r->opts.max_rate, r->opts.rate_burst, clock_now_us());
 	for (unsigned i = 0; i < r->n_sessions; i++)
 		session_configure(r->sessions[i], &r->wsurl, r->tls_verify, &r->opts);
 }

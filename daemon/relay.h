@@ -48,6 +48,7 @@ struct relay_view {
 	uint64_t completed;
 	double ok_ewma_ms;
 	unsigned long long cooldowns, quorum_last;
+	uint64_t rate_waits; /* dispatches held back by max_rate */
 	double rtt_ms; /* mean over sessions that know theirs; < 0: unknown */
 	const char *last_error; /* of a session that is not ready; "none" */
 	const char *last_notice;

@@ -10,6 +10,7 @@
 #include "idmap.h"
 #include "job.h"
 #include "measure.h"
+#include "rate.h"
 #include "reach.h"
 #include "relay.h"
 #include "session.h"
@@ -34,6 +35,8 @@ struct relay {
 	unsigned reserved;  /* queue places held for submits to come */
 	struct event *delay_timer, *cooldown_timer, *reap_timer, *age_timer;
 
+	struct rate rate; /* max_rate */
+	uint64_t rate_waits; /* dispatches the bucket held back */
 	uint64_t cooldown_until_us;
 	unsigned cooldown_step; /* consecutive rate-limited answers */
 	bool draining, retired;

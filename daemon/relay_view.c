@@ -68,6 +68,7 @@ void relay_view(const struct relay *r, struct relay_view *v)
 		.ok_ewma_ms = r->ok_ewma_ms,
 		.cooldowns = r->cooldowns,
 		.quorum_last = r->quorum_last,
+		.rate_waits = r->rate_waits,
 		.last_error = "none",
 		.last_notice = r->last_notice,
 	};

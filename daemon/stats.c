@@ -196,6 +196,11 @@ static void relay_reasons(const struct relay_view *v, const struct window *w, do
 			   "the relay answered rate-limited: %llu times in the window; publishes are held for a cooldown "
 			   "(%llu ms now)",
 			   (unsigned long long)w->rate_limited, (unsigned long long)(v->cooldown_left_us / 1000));
+	if (v->opts->max_rate && w->throughput >= 0.8 * v->opts->max_rate)
+		add_reason(out, scope, "max_rate",
+			   "publishing at the configured max_rate of %u events/s (%.1f/s in the window); work waits for "
+			   "the rate, not for a session",
+			   v->opts->max_rate, w->throughput);
 	if (loop_lag_ms > LAG_SATURATED_MS)
 		add_reason(out, scope, "loop_saturated", "the daemon's event loop ran timers up to %.0f ms late", loop_lag_ms);
 	if (use >= SATURATED) {
@@ -210,7 +215,8 @@ static void relay_reasons(const struct relay_view *v, const struct window *w, do
 				   "all %u slots (%u sessions x window %u) are busy: the configured concurrency is the limit; "
 				   "raise sessions or inflight",
 				   conf, sessions, window);
-	} else if (use < UNDERUSED && ready == sessions && !w->rate_limited && !v->cooldown_left_us) {
+	} else if (use < UNDERUSED && ready == sessions && !w->rate_limited && !v->cooldown_left_us &&
+		   !(v->opts->max_rate && w->throughput >= 0.8 * v->opts->max_rate)) {
 		if (w->timeouts)
 			add_reason(out, scope, "timeouts", "%llu publishes timed out in the window; their retries wait out a backoff",
 				   (unsigned long long)w->timeouts);

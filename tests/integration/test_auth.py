@@ -134,3 +134,28 @@ def test_a_refused_auth_is_reported_with_the_relays_message(fault_factory, daemo
     s = {x["name"]: x for x in d.request({"id": "r", "op": "relays"})["result"]["relays"]}["a"]["sessions"][0]
     assert s["auth"] == "failed" and "relay tag" in s["auth_error"]
     assert d.stop() == 0
+
+
+def test_max_rate_paces_publishing(fault_factory, daemon_factory, workdir):
+    rel = fault_factory()
+    d = start(daemon_factory, workdir, {"a": {"url": rel.url, "max_rate": "50"}}, key=False,
+              pool={"sessions": 2, "inflight": 32})
+    path = events_file(workdir, 500, "rate-500", "rate")
+    r = ctl("publish", "--relay", "a", path, socket_path=d.socket, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    times = sorted(rel.stats()["event_times"])
+    assert len(times) == 500
+    # The bucket holds 1 token and refills 50 a second: 500 events need >= 499 / 50 s.
+    span = (times[-1] - times[0]) / 1000
+    assert span >= 499 / 50 * 0.95, span
+    # No second saw more than the rate (plus what network batching may bunch together).
+    j = 0
+    for i in range(len(times)):
+        while times[i] - times[j] >= 1000:
+            j += 1
+        assert i - j + 1 <= 60, f"{i - j + 1} events within one second"
+    reasons = d.request({"id": "s", "op": "stats"})["result"]["contention"]
+    assert any(x["reason"] == "max_rate" for x in reasons), reasons
+    rel_json = {x["name"]: x for x in d.request({"id": "r", "op": "relays"})["result"]["relays"]}["a"]
+    assert rel_json["max_rate"] == 50 and rel_json["counters"]["rate_waits"] > 0
+    assert d.stop() == 0
