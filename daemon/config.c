@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "filter.h"
+#include "limits.h"
 #include "log.h"
 #include "proto.h"
 #include "units.h"
@@ -206,62 +207,7 @@ static void raw_free(struct parser *p)
 	}
 	free(p->secs);
 }
-/* ---- option tables ------------------------------------------------------------------ */
-
-#define POOL_OPT(n, t, mn, mx, d) { #n, t, offsetof(struct pool_opts, n), mn, mx, d }
-const struct pool_optdef config_pool_defs[] = {
-	POOL_OPT(sessions, OPT_COUNT, 1, 64, 2),
-	POOL_OPT(inflight, OPT_COUNT, 1, 4096, 32),
-	POOL_OPT(queue, OPT_COUNT, 1, 1000000, 10000),
-	POOL_OPT(max_attempts, OPT_COUNT, 1, 100, 3),
-	{ "connect_timeout", OPT_DURATION, offsetof(struct pool_opts, connect_timeout_ms), 100, 600000, 10000 },
-	{ "publish_timeout", OPT_DURATION, offsetof(struct pool_opts, publish_timeout_ms), 100, 600000, 10000 },
-	{ "ping_interval", OPT_DURATION, offsetof(struct pool_opts, ping_interval_ms), 1000, 3600000, 30000 },
-	{ "pong_timeout", OPT_DURATION, offsetof(struct pool_opts, pong_timeout_ms), 100, 600000, 10000 },
-	{ "backoff_base", OPT_DURATION, offsetof(struct pool_opts, backoff_base_ms), 10, 600000, 1000 },
-	{ "backoff_max", OPT_DURATION, offsetof(struct pool_opts, backoff_max_ms), 100, 3600000, 60000 },
-	POOL_OPT(max_message, OPT_SIZE, 1024, 256 * 1024 * 1024, 1024 * 1024),
-	{ "max_age", OPT_DURATION, offsetof(struct pool_opts, max_age_ms), 1000, 30ULL * 24 * 3600000, 24 * 3600000 },
-	{ "sync_overlap", OPT_DURATION, offsetof(struct pool_opts, sync_overlap_ms), 0, 7ULL * 24 * 3600000, 600000 },
-	POOL_OPT(max_subscriptions, OPT_COUNT, 1, 1000, 20),
-	POOL_OPT(auth, OPT_AUTH, AUTH_AUTO, AUTH_NO, AUTH_AUTO),
-	POOL_OPT(max_rate, OPT_COUNT, 0, 1000000, 0),
-	POOL_OPT(rate_burst, OPT_COUNT, 1, 1000000, 1),
-};
-
-uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)
-{
-	const char *base = (const char *)o + d->off;
-	if (d->type == OPT_COUNT || d->type == OPT_AUTH)
-		return *(const uint32_t *)base;
-	return *(const uint64_t *)base;
-}
-
-static void opt_set(struct pool_opts *o, const struct pool_optdef *d, uint64_t v)
-{
-	char *base = (char *)o + d->off;
-	if (d->type == OPT_COUNT || d->type == OPT_AUTH)
-		*(uint32_t *)base = (uint32_t)v;
-	else
-		*(uint64_t *)base = v;
-}
-
-char *config_format_value(enum opt_type t, uint64_t v, char *buf, size_t len)
-{
-	if (t == OPT_DURATION)
-		return units_format_duration_ms(v, buf, len);
-	if (t == OPT_SIZE)
-		return units_format_size(v, buf, len);
-	if (t == OPT_AUTH) {
-		snprintf(buf, len, "%s", v == AUTH_YES ? "yes" : v == AUTH_NO ? "no" : "auto");
-		return buf;
-	}
-	snprintf(buf, len, "%" PRIu64, v);
-	return buf;
-}
-
-/* Parses one numeric value of type t within [min, max]; reports at k's line. */
-const size_t config_n_pool_defs = ARRAY_SIZE(config_pool_defs);
+/* Parses one value of type t within [min, max]; reports at k's line. */
 static int parse_number(struct parser *p, const struct raw_key *k, enum opt_type t, uint64_t min,
 			uint64_t max, uint64_t *out)
 {
@@ -269,27 +215,16 @@ static int parse_number(struct parser *p, const struct raw_key *k, enum opt_type
 		[OPT_COUNT] = "an integer",
 		[OPT_DURATION] = "a duration (e.g. 500ms, 30s, 5m, 1h)",
 		[OPT_SIZE] = "a size (e.g. 65536, 64KiB, 1MiB)",
+		[OPT_AUTH] = "auto, yes or no",
 	};
 	char lo[32], hi[32];
-	int r;
+	int r = config_parse_value(t, k->value, out);
 
-	if (t == OPT_AUTH) {
-		*out = streq(k->value, "auto") ? AUTH_AUTO : streq(k->value, "yes") ? AUTH_YES : streq(k->value, "no") ? AUTH_NO : 99;
-		if (*out != 99)
-			return 0;
-		perr(p, k->line, "%s: expected auto, yes or no, got '%s'", k->name, k->value);
-		return -EINVAL;
-	}
-	if (t == OPT_COUNT)
-		r = units_parse_uint(k->value, out);
-	else if (t == OPT_DURATION)
-		r = units_parse_duration_ms(k->value, out);
-	else
-		r = units_parse_size(k->value, out);
 	if (r == 0 && *out >= min && *out <= max)
 		return 0;
-	perr(p, k->line, "%s: expected %s from %s to %s, got '%s'", k->name, kinds[t],
-	     config_format_value(t, min, lo, sizeof(lo)), config_format_value(t, max, hi, sizeof(hi)), k->value);
+	perr(p, k->line, "%s: expected %s%s%s%s%s, got '%s'", k->name, kinds[t], t == OPT_AUTH ? "" : " from ",
+	     t == OPT_AUTH ? "" : config_format_value(t, min, lo, sizeof(lo)), t == OPT_AUTH ? "" : " to ",
+	     t == OPT_AUTH ? "" : config_format_value(t, max, hi, sizeof(hi)), k->value);
 	return -EINVAL;
 }
 
@@ -526,7 +461,7 @@ static bool interpret_pool_key(struct parser *p, const struct raw_key *k, struct
 	if (!d)
 		return false;
 	if (check_single_line(p, k) && parse_number(p, k, d->type, d->min, d->max, &v) == 0) {
-		opt_set(o, d, v);
+		config_opt_set(o, d, v);
 		if (mask)
 			*mask |= 1u << (d - config_pool_defs);
 	}
@@ -540,6 +475,24 @@ static void pool_key_names(char *buf, size_t len)
 	buf[0] = '\0';
 	for (size_t i = 0; i < config_n_pool_defs && off < len; i++)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", config_pool_defs[i].name);
+}
+
+/* A JSON value (filter, limits): continuation lines are joined without a separator. */
+static json_t *parse_json_value(struct parser *p, const struct raw_key *k)
+{
+	char *joined = xstrdup(k->value), *w = joined;
+	json_error_t jerr;
+	json_t *f;
+
+	for (const char *r = k->value; *r; r++)
+		if (*r != '\n')
+			*w++ = *r;
+	*w = '\0';
+	f = json_loads(joined, JSON_REJECT_DUPLICATES, &jerr);
+	free(joined);
+	if (!f)
+		perr(p, k->line, "%s: invalid JSON: %s (column %d)", k->name, jerr.text, jerr.column);
+	return f;
 }
 
 static void interpret_relay_key(struct parser *p, const struct raw_key *k, struct config_relay *r)
@@ -560,31 +513,31 @@ static void interpret_relay_key(struct parser *p, const struct raw_key *k, struc
 	} else if (streq(k->name, "tls_verify")) {
 		if (check_single_line(p, k) && parse_bool(p, k, &r->tls_verify) == 0)
 			r->tls_verify_set = true;
+	} else if (streq(k->name, "limits")) {
+		struct relay_limits l;
+		json_t *v = parse_json_value(p, k);
+		limits_none(&l);
+		if (v && limits_apply_json(&l, v, false, &why, buf, sizeof(buf)) < 0) {
+			perr(p, k->line, "limits: %s", why);
+			json_decref(v);
+		} else if (v) {
+			json_decref(r->limits);
+			r->limits = v;
+		}
 	} else if (!interpret_pool_key(p, k, &r->over, &r->over_mask)) {
 		pool_key_names(buf, sizeof(buf));
-		perr(p, k->line, "unknown key '%s' in [relay %s] (expected url, tls_verify or one of: %s)",
+		perr(p, k->line, "unknown key '%s' in [relay %s] (expected url, tls_verify, limits or one of: %s)",
 		     k->name, r->name, buf);
 	}
 }
 
-/* The filter value: continuation lines are joined without a separator. */
 static void interpret_filter(struct parser *p, const struct raw_key *k, struct config_group *g)
 {
-	char *joined = xstrdup(k->value), *w = joined;
 	char err[256];
-	json_error_t jerr;
-	json_t *f;
+	json_t *f = parse_json_value(p, k);
 
-	for (const char *r = k->value; *r; r++)
-		if (*r != '\n')
-			*w++ = *r;
-	*w = '\0';
-	f = json_loads(joined, JSON_REJECT_DUPLICATES, &jerr);
-	free(joined);
-	if (!f) {
-		perr(p, k->line, "filter: invalid JSON: %s (column %d)", jerr.text, jerr.column);
+	if (!f)
 		return;
-	}
 	if (filter_validate(f, err, sizeof(err)) < 0) {
 		perr(p, k->line, "filter: %s", err);
 		json_decref(f);
@@ -758,7 +711,7 @@ static void set_defaults(struct config *c)
 	c->daemon.client_buffer = 4 << 20;
 	c->daemon.verify_threads = -1;
 	for (size_t i = 0; i < config_n_pool_defs; i++)
-		opt_set(&c->pool, &config_pool_defs[i], config_pool_defs[i].dflt);
+		config_opt_set(&c->pool, &config_pool_defs[i], config_pool_defs[i].dflt);
 	c->max_connecting = 16;
 }
 
@@ -783,7 +736,7 @@ static void finish(struct parser *p, struct config *c, int pool_line)
 		r->opts = c->pool;
 		for (size_t j = 0; j < config_n_pool_defs; j++)
 			if (r->over_mask & (1u << j))
-				opt_set(&r->opts, &config_pool_defs[j], config_opt_get(&r->over, &config_pool_defs[j]));
+				config_opt_set(&r->opts, &config_pool_defs[j], config_opt_get(&r->over, &config_pool_defs[j]));
 		snprintf(where, sizeof(where), "[relay %s]", r->name);
 		if (r->over_mask)
 			check_backoff(p, &r->opts, r->line, where);
@@ -856,6 +809,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->n_relays; i++) {
 		free(c->relays[i].name);
 		free(c->relays[i].url);
+		json_decref(c->relays[i].limits);
 	}
 	free(c->relays);
 	for (size_t i = 0; i < c->n_groups; i++) {

@@ -30,14 +30,14 @@ static void print_words(FILE *f, const char *key, char *const *w, size_t n)
 /* Prints the filter as compact JSON, ';' escaped (inih would take " ;" for a comment), cut
  * into continuation lines only between two non-blank characters so the join is exact:
  * preferably after a ',' once the line is long, in any case at PRINT_WIDTH. */
-static void print_filter(FILE *f, const json_t *filter)
+static void print_json(FILE *f, const char *key, const json_t *filter)
 {
 	_cleanup_free_ char *s = json_dumps(filter, JSON_COMPACT | JSON_SORT_KEYS);
 	size_t col;
 
 	if (!s)
 		abort();
-	col = (size_t)fprintf(f, "filter = ");
+	col = (size_t)fprintf(f, "%s = ", key);
 	for (const char *c = s; *c; c++) {
 		char prev = c > s ? c[-1] : ' ';
 		bool blank_around = prev == ' ' || *c == ' ';
@@ -100,6 +100,8 @@ void config_print(const struct config *c, FILE *f)
 		fprintf(f, "\n[relay %s]\nurl = %s\n", r->name, r->url);
 		if (r->tls_verify_set)
 			fprintf(f, "tls_verify = %s\n", r->tls_verify ? "yes" : "no");
+		if (r->limits)
+			print_json(f, "limits", r->limits);
 		print_pool_opts(f, &r->over, r->over_mask, false);
 	}
 	for (size_t i = 0; i < c->n_groups; i++) {
@@ -107,7 +109,7 @@ void config_print(const struct config *c, FILE *f)
 		fprintf(f, "\n[group %s]\n", g->name);
 		print_words(f, "relays", g->relays, g->n_relays);
 		if (g->filter)
-			print_filter(f, g->filter);
+			print_json(f, "filter", g->filter);
 	}
 }
 
@@ -119,6 +121,8 @@ static void relay_changed_keys(const struct config_relay *a, const struct config
 		json_array_append_new(keys, json_string("url"));
 	if (a->tls_verify != b->tls_verify)
 		json_array_append_new(keys, json_string("tls_verify"));
+	if (!json_equal(a->limits, b->limits) && (a->limits || b->limits))
+		json_array_append_new(keys, json_string("limits"));
 	for (size_t i = 0; i < config_n_pool_defs; i++)
 		if (config_opt_get(&a->opts, &config_pool_defs[i]) != config_opt_get(&b->opts, &config_pool_defs[i]))
 			json_array_append_new(keys, json_string(config_pool_defs[i].name));
