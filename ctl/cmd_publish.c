@@ -379,9 +379,37 @@ static int parse_opts(int argc, char **argv, struct publish_opts *o)
 
 /* ---- relays -------------------------------------------------------------------------------- */
 
+static void print_info(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT), *doc = json_object_get(res, "document");
+	char *text = json_dumps(json_object_get(res, "limits"), JSON_COMPACT | JSON_SORT_KEYS);
+
+	printf("relay %s\n", json_string_value(json_object_get(res, "relay")));
+	if (json_is_integer(json_object_get(res, "fetched_at")))
+		printf("fetched at %lld\n", (long long)json_integer_value(json_object_get(res, "fetched_at")));
+	if (json_object_get(res, "error"))
+		printf("no document: %s\n", json_string_value(json_object_get(res, "error")));
+	printf("limits in force: %s\n", text ? text : "{}");
+	free(text);
+	if (json_is_object(doc)) {
+		text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+		printf("document:\n%s\n", text ? text : "");
+		free(text);
+	}
+}
+
 static int run_relays(struct ctl *ctl, int argc, char **argv)
 {
-	int r = ctl_no_options(&cmd_relays, argc, argv);
+	json_t *args;
+	int r;
+
+	if (argc == 3 && strcmp(argv[1], "--info") == 0) {
+		args = json_pack("{s:s}", "info", argv[2]);
+		r = ctl_simple(ctl, RP_OP_RELAYS, args, ctl->json ? output_json_line_reply : print_info);
+		json_decref(args);
+		return r;
+	}
+	r = ctl_no_options(&cmd_relays, argc, argv);
 	return r >= 0 ? r : ctl_simple(ctl, RP_OP_RELAYS, NULL, ctl->out->relays);
 }
 
@@ -421,9 +449,12 @@ const struct command cmd_publish = {
 };
 
 const struct command cmd_relays = {
-	"relays", run_relays, "", "show every relay and session: state, load, errors, counters",
+	"relays", run_relays, "[--info R]", "show every relay and session: state, load, errors, counters",
 	"Per relay: url, ready sessions, in-flight jobs, queue length, cooldown, last error and\n"
 	"notice, and counters (submitted, accepted, rejected by class, timeouts, retries,\n"
-	"reconnects). Per session: state (connecting, ready, backoff, closing), in-flight count,\n"
-	"ping round trip, last error and its own counters.\n",
+	"reconnects). Per session: state (connecting, ready, backoff, closing), NIP-42 auth state,\n"
+	"in-flight count, ping round trip, last error and its own counters.\n"
+	"\n"
+	"  --info R   relay R's NIP-11 information document (fetched at start, on reload and\n"
+	"             daily) and the limits the daemon enforces for it\n",
 };

@@ -16,7 +16,7 @@
 
 #include "config.h"
 #include "filter.h"
-#include "limits.h"
+#include "limitation.h"
 #include "log.h"
 #include "proto.h"
 #include "units.h"

@@ -112,6 +112,17 @@ out:
 
 void op_relays(struct request *r, json_t *args)
 {
-	(void)args;
-	request_reply(r, json_pack("{s:o}", "relays", pool_relays_json(opctx_of(r)->pool)));
+	json_t *info = json_object_get(args, "info");
+	struct relay *rel;
+
+	if (!info) {
+		request_reply(r, json_pack("{s:o}", "relays", pool_relays_json(opctx_of(r)->pool)));
+		return;
+	}
+	/* One relay's NIP-11 document and the limits in force. */
+	rel = opctx_relay_or_fail(r, json_string_value(info));
+	if (!rel)
+		return;
+	request_reply(r, relay_info_json(rel));
+	relay_unref(rel);
 }

@@ -82,6 +82,11 @@ static const struct field_def subscribe_fields[] = {
 	{ NULL, 0, false },
 };
 
+static const struct field_def relays_fields[] = {
+	{ "info", FT_STRING, false },
+	{ NULL, 0, false },
+};
+
 static const struct field_def unsubscribe_fields[] = {
 	{ "subscription", FT_STRING | FT_INTEGER, true },
 	{ NULL, 0, false },
@@ -97,7 +102,7 @@ static const struct op_def op_table[] = {
 	{ RP_OP_RELOAD, op_reload, no_fields },
 	{ RP_OP_SIGN, op_sign, sign_fields },
 	{ RP_OP_PUBLISH, op_publish, publish_fields },
-	{ RP_OP_RELAYS, op_relays, no_fields },
+	{ RP_OP_RELAYS, op_relays, relays_fields },
 	{ RP_OP_QUERY, op_query, query_fields },
 	{ RP_OP_SYNC, op_sync, sync_fields },
 	{ RP_OP_OUTBOX, op_outbox, outbox_fields },

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "gate.h"
 #include "log.h"
+#include "nip11.h"
 #include "pool.h"
 #include "relay.h"
 
@@ -20,11 +21,15 @@ struct pool {
 	struct relay **relays;
 	unsigned n_relays, cap_relays;
 	struct event *sweep;
+	struct nip11 *nip11;
+	struct event *nip11_daily;
 	bool stopping;
 	void (*stopped)(void *arg);
 	void *stopped_arg;
 	struct pool_totals retired; /* figures of relays already freed */
 };
+
+#define NIP11_REFRESH_S (24 * 3600)
 
 static void schedule_sweep(struct pool *p)
 {
@@ -106,6 +111,20 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- life ---------------------------------------------------------------------------------- */
 
+/* Every relay's NIP-11 document again (relays change their limits). */
+static void fetch_all(struct pool *p)
+{
+	for (unsigned i = 0; i < p->n_relays; i++)
+		if (!relay_draining(p->relays[i]))
+			nip11_fetch(p->nip11, p->relays[i]);
+}
+
+static void nip11_daily_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	fetch_all(arg);
+}
+
 void pool_set_signer(struct pool *p, int (*sign_auth)(void *arg, const char *relay_url, const char *challenge,
 						      char **json, uint8_t id[32]),
 		     void *arg)
@@ -133,7 +152,8 @@ int pool_new(struct event_base *base, struct pool **out)
 	p->env.ssl_ctx = ctx;
 	p->env.gate = gate_new(16);
 	p->sweep = evtimer_new(base, sweep_cb, p);
-	if (!p->env.dns || !ctx || !p->env.gate || !p->sweep) {
+	p->nip11_daily = event_new(base, -1, EV_PERSIST, nip11_daily_cb, p);
+	if (!p->env.dns || !ctx || !p->env.gate || !p->sweep || !p->nip11_daily || nip11_new(&p->env, &p->nip11) < 0) {
 		pool_free(p);
 		return -ENOMEM;
 	}
@@ -144,6 +164,7 @@ int pool_new(struct event_base *base, struct pool **out)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_set_default_verify_paths(ctx) != 1)
 		log_warn("pool: cannot load the system's CA certificates; wss:// relays will fail verification");
+	event_add(p->nip11_daily, &(struct timeval){ .tv_sec = NIP11_REFRESH_S });
 	*out = p;
 	return 0;
 }
@@ -155,6 +176,9 @@ void pool_free(struct pool *p)
 	while (p->n_relays)
 		remove_at(p, p->n_relays - 1);
 	free(p->relays);
+	nip11_free(p->nip11);
+	if (p->nip11_daily)
+		event_free(p->nip11_daily);
 	if (p->sweep)
 		event_free(p->sweep);
 	gate_free(p->env.gate);
@@ -227,6 +251,8 @@ void pool_apply_config(struct pool *p, const struct config *c)
 		if (!relay_draining(r) && !config_find_relay(c, relay_name(r)))
 			relay_drain(r);
 	}
+	/* At start and on every reload; then daily. */
+	fetch_all(p);
 }
 
 void pool_stop(struct pool *p, void (*done)(void *arg), void *arg)

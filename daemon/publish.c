@@ -47,6 +47,7 @@ struct target {
 	struct relay *relay; /* a reference */
 	struct delivery *d;
 	bool reserved;
+	bool refused; /* broke one of the relay's NIP-11 limits: never queued */
 	int64_t oid;
 	enum target_state state;
 	enum job_status status;
@@ -291,6 +292,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static const char *shown_status(const struct target *t)
 {
+	if (t->refused)
+		return "refused";
 	return job_status_name(t->state == T_DONE ? t->status : JOB_PENDING);
 }
 
@@ -305,9 +308,9 @@ static json_t *targets_json(const struct publish *p)
 				      shown_status(t));
 		if (t->message && (t->state != T_WAITING))
 			json_object_set_new(o, "message", json_string(t->message));
-		if (done && (t->status == JOB_ACCEPTED || t->status == JOB_REJECTED))
+		if (done && !t->refused && (t->status == JOB_ACCEPTED || t->status == JOB_REJECTED))
 			json_object_set_new(o, "latency_ms", json_real(t->latency_ms));
-		if (done)
+		if (done && !t->refused)
 			json_object_set_new(o, "attempts", json_integer(t->attempts));
 		json_array_append_new(a, o);
 	}
@@ -379,7 +382,7 @@ static void reply_queued(struct publish *p)
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct target *t = &p->t[i];
-		if (t->state == T_DONE && t->status == JOB_FAILED) {
+		if (t->state == T_DONE && (t->status == JOB_FAILED || t->refused)) {
 			if (!failed)
 				failed = json_array();
 			json_array_append_new(failed, json_pack("{s:s, s:s}", "relay", relay_name(t->relay), "message",
@@ -410,6 +413,8 @@ static void committed(void *arg, int err)
 	p->submitting = true;
 	for (size_t i = 0; i < p->n; i++) {
 		struct target *t = &p->t[i];
+		if (t->refused)
+			continue;
 		int e = deliver(p->P, t->relay, &p->ev, t->oid, now, t->reserved, t);
 		t->reserved = false; /* used or given back by deliver() */
 		if (e < 0 && t->state == T_WAITING) {
@@ -443,6 +448,8 @@ static int store(struct publish *p)
 	bool in_cache = res == CACHE_NEW || res == CACHE_REPLACED || res == CACHE_DUPLICATE;
 	for (size_t i = 0; r == 0 && i < p->n; i++) {
 		int64_t relay_id;
+		if (p->t[i].refused)
+			continue;
 		r = cache_relay_id(P->env.cache, relay_url(p->t[i].relay), &relay_id);
 		if (r == 0)
 			r = outbox_add(P->env.outbox, &p->ev, in_cache, relay_id, &p->t[i].oid);
@@ -450,12 +457,43 @@ static int store(struct publish *p)
 	return db_release(P->env.db, r);
 }
 
+/* Targets whose NIP-11 limits the event breaks are refused at once; true if any is left. */
+static bool check_limits(struct publish *p)
+{
+	size_t len, left = 0;
+	int64_t now = clock_wall_s();
+	char why[300];
+
+	event_json(&p->ev, &len);
+	for (size_t i = 0; i < p->n; i++) {
+		struct target *t = &p->t[i];
+		if (limits_check_event(relay_limits(t->relay), &p->ev, len + strlen("[\"EVENT\",]"), now, why,
+				       sizeof(why)) == 0) {
+			left++;
+			continue;
+		}
+		t->refused = true;
+		t->status = JOB_REJECTED;
+		t->message = strdup(why);
+		decide(t, T_DONE);
+	}
+	return left > 0;
+}
+
 /* Room on every target (all or nothing), then the rows, then the jobs after the commit. */
 static void admit(struct publish *p)
 {
+	if (!check_limits(p)) {
+		answer_quorum(p); /* every target refused: nothing to queue */
+		p->req = NULL;
+		publish_free(p);
+		return;
+	}
 	for (size_t i = 0; i < p->n; i++) {
 		struct target *t = &p->t[i];
-		int e = relay_reserve(t->relay, p->ev.id);
+		int e = t->refused ? 0 : relay_reserve(t->relay, p->ev.id);
+		if (t->refused)
+			continue;
 		if (e == -ESHUTDOWN) {
 			refuse(p, RP_ERR_UNKNOWN_RELAY, "relay %s was removed by a reload; nothing was queued",
 			       relay_name(t->relay));

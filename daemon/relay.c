@@ -218,7 +218,7 @@ void relay_note_quorum_decider(struct relay *r)
  * Publish, sync and live subscriptions all pick here. */
 static struct session *pick_session(const struct relay *r, enum pick what, unsigned reserve)
 {
-	unsigned subs = r->opts.max_subscriptions > reserve ? r->opts.max_subscriptions - reserve : 1;
+	unsigned max = relay_max_subscriptions(r), subs = max > reserve ? max - reserve : 1;
 	unsigned limit = what == PICK_EVENT ? r->opts.inflight : subs, best_load = 0;
 	struct session *best = NULL;
 
@@ -623,8 +623,45 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	maybe_idle(r);
 }
 
+/* ---- NIP-11 ------------------------------------------------------------------------------------- */
+
+static void compute_limits(struct relay *r)
+{
+	const char *why;
+	char buf[128];
+
+	limits_none(&r->limits);
+	if (json_is_object(json_object_get(r->info, "limitation")))
+		limits_apply_json(&r->limits, json_object_get(r->info, "limitation"), true, &why, buf, sizeof(buf));
+	if (r->limits_cfg)
+		limits_apply_json(&r->limits, r->limits_cfg, false, &why, buf, sizeof(buf));
+}
+
+void relay_set_info(struct relay *r, const json_t *doc, const char *error)
+{
+	json_decref(r->info);
+	r->info = doc ? json_incref((json_t *)doc) : NULL;
+	snprintf(r->info_error, sizeof(r->info_error), "%s", error ? error : "");
+	r->info_at = clock_wall_s();
+	compute_limits(r);
+	if (r->limits.payment_required || r->limits.restricted_writes)
+		rlog(r, LOG_NOTICE, "NIP-11: the relay says %s%s%s; publishes may be refused", r->limits.payment_required ?
+		     "payment_required" : "", r->limits.payment_required && r->limits.restricted_writes ? " and " : "",
+		     r->limits.restricted_writes ? "restricted_writes" : "");
+}
+
+unsigned relay_max_subscriptions(const struct relay *r)
+{
+	int64_t nip11 = r->limits.max_subscriptions;
+
+	return nip11 >= 1 && nip11 < r->opts.max_subscriptions ? (unsigned)nip11 : r->opts.max_subscriptions;
+}
+
 static void copy_settings(struct relay *r, const struct config_relay *cfg)
 {
+	json_decref(r->limits_cfg);
+	r->limits_cfg = cfg->limits ? json_incref(cfg->limits) : NULL;
+	compute_limits(r);
 	free(r->url);
 	r->url = strdup(cfg->url);
 	r->wsurl = cfg->wsurl;
@@ -736,6 +773,8 @@ void relay_unref(struct relay *r)
 	if (!r || --r->refs)
 		return;
 	relay_retire(r);
+	json_decref(r->info);
+	json_decref(r->limits_cfg);
 	free(r->name);
 	free(r->url);
 	free(r);

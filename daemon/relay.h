@@ -16,6 +16,7 @@
 #include "config.h"
 #include "event.h"
 #include "job.h"
+#include "limitation.h"
 #include "measure.h"
 #include "session.h"
 
@@ -113,7 +114,21 @@ struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_
 /* Ends a subscription we no longer want (CLOSE); no callback runs. */
 void relay_unsubscribe(struct session_sub *sub);
 
+/* ---- NIP-11 ------------------------------------------------------------------------------------ */
+
+/* The relay's information document as just fetched (doc NULL: error says why). The
+ * effective limits are its "limitation" with the configuration's [relay] limits over it. */
+void relay_set_info(struct relay *r, const json_t *doc, const char *error);
+const struct relay_limits *relay_limits(const struct relay *r);
+/* REQs one session may hold: max_subscriptions, or the relay's own limit if lower. */
+unsigned relay_max_subscriptions(const struct relay *r);
+/* {"fetched_at", "error", "document", "limits"} for relays --info. */
+json_t *relay_info_json(const struct relay *r);
+
 /* ---- views ---------------------------------------------------------------------------------- */
+
+const struct wsurl *relay_wsurl(const struct relay *r);
+bool relay_tls_verify(const struct relay *r);
 
 const char *relay_name(const struct relay *r);
 const char *relay_url(const struct relay *r);

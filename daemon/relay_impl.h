@@ -36,6 +36,11 @@ struct relay {
 	struct event *delay_timer, *cooldown_timer, *reap_timer, *age_timer;
 
 	struct rate rate; /* max_rate */
+	json_t *info;        /* the NIP-11 document, or NULL */
+	char info_error[256];
+	int64_t info_at;     /* when it was fetched (wall clock), 0: never */
+	json_t *limits_cfg;  /* [relay] limits */
+	struct relay_limits limits; /* effective */
 	uint64_t rate_waits; /* dispatches the bucket held back */
 	uint64_t cooldown_until_us;
 	unsigned cooldown_step; /* consecutive rate-limited answers */

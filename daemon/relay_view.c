@@ -84,3 +84,31 @@ void relay_view(const struct relay *r, struct relay_view *v)
 	}
 	v->rtt_ms = known ? rtt / known : -1;
 }
+
+const struct relay_limits *relay_limits(const struct relay *r)
+{
+	return &r->limits;
+}
+
+const struct wsurl *relay_wsurl(const struct relay *r)
+{
+	return &r->wsurl;
+}
+
+bool relay_tls_verify(const struct relay *r)
+{
+	return r->tls_verify;
+}
+
+json_t *relay_info_json(const struct relay *r)
+{
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "relay", r->name, "fetched_at",
+			      r->info_at ? json_integer(r->info_at) : json_null(), "document",
+			      r->info ? json_incref(r->info) : json_null(), "limits", limits_json(&r->limits));
+
+	if (r->info_error[0])
+		json_object_set_new(o, "error", json_string(r->info_error));
+	if (r->limits_cfg)
+		json_object_set_new(o, "configured_limits", json_incref(r->limits_cfg));
+	return o;
+}

@@ -582,24 +582,24 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- opening ---------------------------------------------------------------------------- */
 
-static SSL *new_ssl(struct ws *w)
+void *ws_client_ssl(void *ssl_ctx, const struct wsurl *url, bool tls_verify)
 {
-	SSL *ssl = SSL_new(w->p.ssl_ctx);
+	SSL *ssl = SSL_new(ssl_ctx);
 
 	if (!ssl)
 		return NULL;
-	if (w->p.tls_verify) {
+	if (tls_verify) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 		/* Also matches IP SANs for IP literals. */
-		if (!SSL_set1_host(ssl, w->url.host)) {
+		if (!SSL_set1_host(ssl, url->host)) {
 			SSL_free(ssl);
 			return NULL;
 		}
 	} else {
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
 	}
-	if (!w->url.host_is_ip)
-		SSL_set_tlsext_host_name(ssl, w->url.host);
+	if (!url->host_is_ip)
+		SSL_set_tlsext_host_name(ssl, url->host);
 	return ssl;
 }
 
@@ -635,7 +635,7 @@ struct ws *ws_open(const struct ws_params *p, const struct ws_ops *ops, void *ar
 		return NULL;
 	}
 	if (w->url.tls) {
-		w->ssl = new_ssl(w);
+		w->ssl = ws_client_ssl(w->p.ssl_ctx, &w->url, w->p.tls_verify);
 		if (!w->ssl) {
 			fail_soon(w, "cannot create a TLS session");
 			return w;

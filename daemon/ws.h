@@ -41,6 +41,11 @@ struct ws_params {
 	uint64_t connect_timeout_ms, ping_interval_ms, pong_timeout_ms;
 };
 
+/* An SSL object (SSL *) for a client connection to url: SNI for host names, and with
+ * tls_verify the certificate chain and the host name (or IP) checked. The one TLS rule of
+ * the daemon's connections (sessions, NIP-11 fetches). NULL: out of memory. */
+void *ws_client_ssl(void *ssl_ctx, const struct wsurl *url, bool tls_verify);
+
 /* Starts connecting; ended() is never called from inside ws_open. NULL: out of memory. */
 struct ws *ws_open(const struct ws_params *p, const struct ws_ops *ops, void *arg);
 /* Frees at once, without a close handshake and without callbacks; safe inside them. */

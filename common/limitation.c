@@ -1,9 +1,9 @@
-/* limits.c - see limits.h. */
+/* limitation.c - see limitation.h. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "limits.h"
+#include "limitation.h"
 
 static const struct {
 	const char *name;

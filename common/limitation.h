@@ -1,8 +1,8 @@
-/* limits.h - a relay's NIP-11 "limitation" object: parsed from the information document
+/* limitation.h - a relay's NIP-11 "limitation" object: parsed from the information document
  * (or a configuration override), and the checks an event must pass before it is sent to
  * that relay. */
-#ifndef RELAYPOOL_LIMITS_H
-#define RELAYPOOL_LIMITS_H
+#ifndef RELAYPOOL_LIMITATION_H
+#define RELAYPOOL_LIMITATION_H
 
 #include <jansson.h>
 #include <stdbool.h>
