@@ -101,9 +101,9 @@ const char *feed_state_name(enum feed_state st)
 
 unsigned feeds_capacity(const struct relay *r)
 {
-	const struct pool_opts *o = relay_opts(r);
+	unsigned max = relay_max_subscriptions(r);
 
-	return o->sessions * (o->max_subscriptions > 1 ? o->max_subscriptions - 1 : 1);
+	return relay_opts(r)->sessions * (max > 1 ? max - 1 : 1);
 }
 
 /* ---- life --------------------------------------------------------------------------------- */
@@ -377,8 +377,16 @@ static json_t *req_filters(const struct feed *f)
 	json_t *out, *flt, *since_v;
 	size_t i;
 
-	if (!f->eosed)
-		return json_incref(f->filters);
+	int64_t max_limit = relay_limits(f->relay)->max_limit;
+
+	if (!f->eosed) {
+		out = json_deep_copy(f->filters);
+		/* A limit over the relay's NIP-11 max_limit is lowered to it. */
+		json_array_foreach(out, i, flt)
+			if (max_limit >= 0 && json_integer_value(json_object_get(flt, "limit")) > max_limit)
+				json_object_set_new(flt, "limit", json_integer(max_limit));
+		return out;
+	}
 	base = f->newest > f->eose_wall ? f->newest : f->eose_wall;
 	if (base > now)
 		base = now;
@@ -526,6 +534,8 @@ int feeds_attach(struct feeds *F, struct relay *r, const json_t *filters, struct
 
 	if (relay_draining(r))
 		return -ESHUTDOWN;
+	if (relay_limits(r)->max_filters >= 1 && json_array_size(filters) > (size_t)relay_limits(r)->max_filters)
+		return -E2BIG;
 	key = set_key(filters);
 	if (!key)
 		return -ENOMEM;

@@ -297,8 +297,13 @@ void live_subscribe(struct live *L, struct request *r, struct relay **relays, si
 			char msg[300];
 			enum rp_err code = e == -ENOSPC ? RP_ERR_TOO_MANY_SUBSCRIPTIONS
 					   : e == -ESHUTDOWN ? RP_ERR_UNKNOWN_RELAY
+					   : e == -E2BIG     ? RP_ERR_INVALID_FILTER
 							     : RP_ERR_INTERNAL;
-			if (e == -ENOSPC)
+			if (e == -E2BIG)
+				snprintf(msg, sizeof(msg), "relay %s takes at most %lld filters in one REQ (NIP-11 max_filters); "
+					 "this subscription has %zu", relay_name(relays[i]),
+					 (long long)relay_limits(relays[i])->max_filters, json_array_size(p->filters));
+			else if (e == -ENOSPC)
 				snprintf(msg, sizeof(msg),
 					 "relay %s holds its maximum of %u live REQs (sessions x (max_subscriptions - 1)); "
 					 "share a filter set with another subscriber or raise max_subscriptions",

@@ -410,7 +410,11 @@ static void next_page(struct slice *sl)
 	f = json_deep_copy(sr->run->filter);
 	json_object_set_new(f, "since", json_integer(sl->since));
 	json_object_set_new(f, "until", json_integer(sl->until));
-	json_object_set_new(f, "limit", json_integer(SYNC_PAGE));
+	/* A relay's NIP-11 max_limit makes pages smaller (pagination does the rest). */
+	json_object_set_new(f, "limit", json_integer(relay_limits(sr->relay)->max_limit >= 1 &&
+							     relay_limits(sr->relay)->max_limit < SYNC_PAGE
+						     ? relay_limits(sr->relay)->max_limit
+						     : SYNC_PAGE));
 	filters = json_pack("[o]", f);
 	snprintf(sl->sub_id, sizeof(sl->sub_id), "rp-sync-%llu", ++sub_counter);
 	sl->gen++;
