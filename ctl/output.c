@@ -66,9 +66,10 @@ static void text_status(const json_t *reply)
 	printf("config     %s (log level %s)\n", str(res, "config"), str(res, "log_level"));
 	printf("signing    %s\n", json_object_get(res, "pubkey") ? str(res, "pubkey") : "no key configured");
 	const json_t *pool = json_object_get(res, "pool");
-	printf("pool       %lld/%lld relays up, %lld/%lld sessions ready, %lld queued, %lld in flight\n",
+	printf("pool       %lld/%lld relays up, %lld/%lld sessions ready (%lld authenticated, NIP-42), %lld queued, "
+	       "%lld in flight\n",
 	       num(pool, "relays_up"), num(pool, "relays"), num(pool, "sessions_ready"), num(pool, "sessions"),
-	       num(pool, "queued"), num(pool, "inflight"));
+	       num(pool, "sessions_authenticated"), num(pool, "queued"), num(pool, "inflight"));
 	const json_t *cache = json_object_get(res, "cache"), *ob = json_object_get(cache, "outbox");
 	printf("cache      %s: %lld events; outbox %lld pending, %lld accepted, %lld rejected, %lld expired\n",
 	       str(cache, "path"), num(cache, "events"), num(ob, "pending"), num(ob, "accepted"), num(ob, "rejected"),
@@ -168,13 +169,18 @@ static void text_relays(const json_t *reply)
 		json_array_foreach(json_object_get(r, "sessions"), j, s) {
 			const json_t *sc = json_object_get(s, "counters");
 			const json_t *rtt = json_object_get(s, "rtt_ms");
+			const char *auth = json_string_value(json_object_get(s, "auth"));
 			char rtts[32] = "-";
 			if (json_is_number(rtt))
 				snprintf(rtts, sizeof(rtts), "%.1fms", json_number_value(rtt));
-			printf("  session %-3lld %-10s inflight %-5lld rtt %-9s sent %-8lld oks %-8lld errors %lld%s%s\n",
+			printf("  session %-3lld %-10s inflight %-5lld rtt %-9s sent %-8lld oks %-8lld errors %lld%s%s%s%s\n",
 			       num(s, "index"), str(s, "state"), num(s, "inflight"), rtts, num(sc, "sent"), num(sc, "oks"),
-			       num(sc, "protocol_errors"), json_is_string(json_object_get(s, "last_error")) ? "  last: " : "",
+			       num(sc, "protocol_errors"),
+			       auth && strcmp(auth, "none") != 0 ? "  auth " : "", auth && strcmp(auth, "none") != 0 ? auth : "",
+			       json_is_string(json_object_get(s, "last_error")) ? "  last: " : "",
 			       json_is_string(json_object_get(s, "last_error")) ? str(s, "last_error") : "");
+			if (json_is_string(json_object_get(s, "auth_error")))
+				printf("    auth: %s\n", str(s, "auth_error"));
 		}
 	}
 	if (json_array_size(relays) == 0)

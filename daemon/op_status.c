@@ -38,6 +38,7 @@ void op_status(struct request *r, json_t *args)
 				      (int)t.relays_up, "sessions_ready", (int)t.sessions_ready, "sessions", (int)t.sessions,
 				      "queued", (json_int_t)t.queued, "inflight", (json_int_t)t.inflight, "window",
 				      (int)opctx_window(o)));
+	json_object_set_new(json_object_get(res, "pool"), "sessions_authenticated", json_integer(t.sessions_authed));
 	cache_count_events(o->cache, &events);
 	json_object_set_new(res, "cache", json_pack("{s:s, s:I, s:o}", "path", db_path(o->db), "events", (json_int_t)events,
 						    "outbox", outbox_counts(o->outbox)));

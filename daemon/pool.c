@@ -285,7 +285,7 @@ struct relay *pool_relay(const struct pool *p, unsigned i)
 void pool_totals(const struct pool *p, uint64_t now, struct pool_totals *t)
 {
 	*t = p->retired;
-	t->relays = t->relays_up = t->sessions = t->sessions_ready = t->configured = 0;
+	t->relays = t->relays_up = t->sessions = t->sessions_ready = t->sessions_authed = t->configured = 0;
 	t->queued = t->inflight = 0;
 	for (unsigned i = 0; i < p->n_relays; i++) {
 		struct relay_view v;
@@ -295,6 +295,8 @@ void pool_totals(const struct pool *p, uint64_t now, struct pool_totals *t)
 		t->relays_up += v.sessions_ready > 0;
 		t->sessions += v.sessions;
 		t->sessions_ready += v.sessions_ready;
+		for (unsigned k = 0; k < relay_n_sessions(p->relays[i]); k++)
+			t->sessions_authed += session_auth(relay_session(p->relays[i], k)) == SESSION_AUTH_OK;
 		t->configured += v.opts->sessions * v.opts->inflight;
 		t->queued += v.queued;
 		t->inflight += v.inflight;

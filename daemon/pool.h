@@ -34,7 +34,7 @@ struct relay *pool_relay(const struct pool *p, unsigned i);
 
 /* Sums over the relays, including those already removed (so windows never go back). */
 struct pool_totals {
-	unsigned relays, relays_up, sessions, sessions_ready, configured;
+	unsigned relays, relays_up, sessions, sessions_ready, sessions_authed, configured;
 	unsigned long long queued, inflight;
 	double inflight_area, waiting_area; /* job-microseconds */
 	uint64_t completed, rate_limited, timeouts;

@@ -59,6 +59,9 @@ def test_publish_sync_and_subscribe_through_an_auth_relay(fault_factory, daemon_
     assert set(st["authed_pubkeys"]) == {pubkey_of_daemon(d)}
     sessions = {x["name"]: x for x in d.request({"id": "r", "op": "relays"})["result"]["relays"]}["a"]["sessions"]
     assert all(s["auth"] == "ok" for s in sessions), sessions
+    assert d.request({"id": "s", "op": "status"})["result"]["pool"]["sessions_authenticated"] == len(sessions)
+    assert "auth ok" in ctl("relays", socket_path=d.socket).stdout
+    assert "authenticated, NIP-42" in ctl("status", socket_path=d.socket).stdout
     # A sync and a subscription through it.
     r = ctl("--json", "sync", "--relay", "a", "--filter", '{"#t":["auth"]}', socket_path=d.socket, timeout=120)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr
