@@ -408,11 +408,13 @@ static void handle_auth(struct session *s, json_t *msg, const char *text, size_t
 	free(frame);
 }
 
-/* A REQ closed with "auth-required:": kept (and sent again once authenticated) when an AUTH
- * is out, done, or may still come; false to report the CLOSED. */
+/* A REQ closed with "auth-required:": kept (and sent again once authenticated) when our AUTH
+ * is out or done; false to report the CLOSED. (Without a challenge yet there is nothing to
+ * wait for that is sure to come: the CLOSED goes up.) */
 static bool hold_for_auth(struct session *s, struct session_sub *sub, const char *msg)
 {
-	if (strncmp(msg, "auth-required:", 14) != 0 || sub->auth_retried || !session_auth_expected(s))
+	if (strncmp(msg, "auth-required:", 14) != 0 || sub->auth_retried ||
+	    (s->auth != SESSION_AUTH_PENDING && s->auth != SESSION_AUTH_OK))
 		return false;
 	sub->auth_retried = true;
 	if (s->auth == SESSION_AUTH_OK) {
