@@ -478,7 +478,7 @@ static int listen_on_path(struct control *ctl, const struct config_daemon *cfg)
 		log_warn("control: cannot give %s to group %s: %m, ignoring", cfg->socket, cfg->socket_group);
 	if (chmod(cfg->socket, 0660) < 0)
 		log_warn("control: cannot chmod %s: %m, ignoring", cfg->socket);
-	if (listen(fd, 128) < 0)
+	if (listen(fd, SOMAXCONN) < 0) /* a burst of clients waits in the kernel, not refused */
 		return log_err("control: listen on %s: %m", cfg->socket), -errno;
 	if (stat(cfg->socket, &st) == 0) {
 		ctl->path_ino = st.st_ino;

@@ -176,6 +176,10 @@ void op_outbox(struct request *r, json_t *args)
 	json_t *relay = json_object_get(args, "relay"), *lim = json_object_get(args, "limit"), *rows;
 	char *url = NULL, *why = NULL;
 
+	if (lim && (json_integer_value(lim) < 0 || json_integer_value(lim) > 1000000)) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"limit\" must be from 0 to 1000000");
+		return;
+	}
 	if (state && strcmp(state, "all") == 0)
 		state = NULL;
 	if (state && strcmp(state, "pending") != 0 && strcmp(state, "failed") != 0) {

@@ -33,6 +33,22 @@ static unsigned json_type_bit(const json_t *v)
 	return 0;
 }
 
+/* A string (or an array of strings: relay names) with a NUL inside: C code would read it
+ * cut short, so "g1\u0000junk" would name g1. Objects (events, filters) carry strings as
+ * data and are checked where they are read. */
+static bool has_nul(const json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	if (json_is_string(v))
+		return json_string_length(v) != strlen(json_string_value(v));
+	json_array_foreach(v, i, e)
+		if (json_is_string(e) && json_string_length(e) != strlen(json_string_value(e)))
+			return true;
+	return false;
+}
+
 static const struct field_def *find_field(const struct op_def *op, const char *name)
 {
 	for (const struct field_def *f = op->fields; f->name; f++)
@@ -56,6 +72,8 @@ static int check_fields(struct reqparse *p)
 			return fail(p, RP_ERR_UNKNOWN_FIELD, "op \"%s\" has no field \"%s\"", op->name, key);
 		if (!(json_type_bit(v) & f->types))
 			return fail(p, RP_ERR_INVALID_FIELD, "field \"%s\" must be %s", key, ops_type_name(f->types));
+		if (has_nul(v))
+			return fail(p, RP_ERR_INVALID_FIELD, "field \"%s\" must not contain a NUL character (\\u0000)", key);
 	}
 	for (const struct field_def *f = op->fields; f->name; f++)
 		if (f->required && !json_object_get(p->req, f->name))

@@ -45,6 +45,14 @@ BAD_LINES = [
     (b"{\"id\": 7, \"op\": \"\"}", "unknown_op"),
     (b"{\"id\": 7, \"op\": \"status\", \"verbose\": true}", "unknown_field"),
     (b"{\"id\": 7, \"op\": \"hello\", \"client\": 5}", "invalid_field"),
+    # A NUL inside a name or enum would cut it short: refused, never read as the prefix.
+    (b"{\"id\": 7, \"op\": \"status\\u0000;rm -rf\"}", "unknown_op"),
+    (b"{\"id\": 7, \"op\": \"outbox\", \"state\": \"pending\\u0000x\"}", "invalid_field"),
+    (b"{\"id\": 7, \"op\": \"sync\", \"group\": \"g1\\u0000junk\"}", "invalid_field"),
+    (b"{\"id\": 7, \"op\": \"subscribe\", \"filters\": {}, \"relays\": [\"a\\u0000\"]}", "invalid_field"),
+    # Numbers out of range are refused alike everywhere.
+    (b"{\"id\": 7, \"op\": \"outbox\", \"limit\": -1}", "invalid_field"),
+    (b"{\"id\": 7, \"op\": \"query\", \"filter\": {}, \"limit\": -1}", "invalid_field"),
 ]
 
 

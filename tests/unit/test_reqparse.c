@@ -33,6 +33,14 @@ static const struct bad bad_lines[] = {
 	{ "{\"id\":5,\"op\":\"publish\",\"event\":{},\"quorum\":true}", RP_ERR_INVALID_FIELD,
 	  "must be a string or an integer", true },
 	{ "{\"id\":5,\"op\":\"publish\",\"event\":{},\"timeout\":1.5}", RP_ERR_INVALID_FIELD, "must be an integer", true },
+	/* A NUL inside a name would cut it short for C code: "g1\u0000junk" is not g1. */
+	{ "{\"id\":5,\"op\":\"publish\",\"event\":{},\"group\":\"g1\\u0000junk\"}", RP_ERR_INVALID_FIELD,
+	  "field \"group\" must not contain a NUL", true },
+	{ "{\"id\":5,\"op\":\"publish\",\"event\":{},\"relays\":[\"a\",\"b\\u0000c\"]}", RP_ERR_INVALID_FIELD,
+	  "field \"relays\" must not contain a NUL", true },
+	{ "{\"id\":5,\"op\":\"publish\",\"event\":{},\"wait\":\"ok\\u0000\"}", RP_ERR_INVALID_FIELD, "\"wait\"", true },
+	{ "{\"id\":5,\"op\":\"outbox\",\"state\":\"pending\\u0000x\"}", RP_ERR_INVALID_FIELD, "\"state\"", true },
+	{ "{\"id\":5,\"op\":\"trace\",\"relay\":\"a\\u0000\"}", RP_ERR_INVALID_FIELD, "\"relay\"", true },
 };
 
 static void test_bad_lines(void **state)
