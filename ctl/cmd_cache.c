@@ -20,7 +20,7 @@ static int convert_nip19(json_t *filter, const char *key, const char *hrp)
 
 	json_array_foreach(a, i, v) {
 		const char *s = json_string_value(v);
-		if (!s || strncmp(s, hrp, strlen(hrp)) != 0 || s[strlen(hrp)] != '1')
+		if (!s || strncasecmp(s, hrp, strlen(hrp)) != 0 || s[strlen(hrp)] != '1')
 			continue;
 		if (nip19_decode_hrp(s, hrp, raw) < 0) {
 			fprintf(stderr, "relaypoolctl: \"%s\" in \"%s\" is not a valid %s\n", s, key, hrp);

@@ -109,8 +109,14 @@ json_t *ctl_parse_tag(const char *arg)
 	if (!eq || eq == arg)
 		return NULL;
 	tag = json_pack("[s#]", arg, (int)(eq - arg));
-	if ((eq - arg == 1 && arg[0] == 'p' && nip19_decode_hrp(eq + 1, "npub", raw) == 0) ||
-	    (eq - arg == 1 && (arg[0] == 'e' || arg[0] == 'q') && nip19_decode_hrp(eq + 1, "note", raw) == 0)) {
+	/* p=npub1... and e/q=note1... (either case, BIP-173) become hex; a malformed one is an
+	 * error, never signed as the literal text. */
+	const char *hrp = eq - arg != 1 ? NULL : arg[0] == 'p' ? "npub" : arg[0] == 'e' || arg[0] == 'q' ? "note" : NULL;
+	if (hrp && strncasecmp(eq + 1, hrp, 4) == 0 && eq[5] == '1') {
+		if (nip19_decode_hrp(eq + 1, hrp, raw) < 0) {
+			json_decref(tag);
+			return NULL;
+		}
 		hex_encode(raw, 32, hex);
 		json_array_append_new(tag, json_string(hex));
 	} else {

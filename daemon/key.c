@@ -82,7 +82,7 @@ static int parse_secret(const char *path, struct key_page *page, char **why)
 
 	if (n == 64 && hex_decode(s, 64, page->secret) == 0)
 		return 0;
-	if (strncmp(s, "nsec1", 5) == 0) {
+	if (strncasecmp(s, "nsec1", 5) == 0) { /* BIP-173: all lower or all upper case */
 		if (nip19_decode_hrp(s, "nsec", page->secret) == 0)
 			return 0;
 		return set_why(why, "%s: the nsec in the key file is invalid (bad checksum or length)", path);

@@ -96,10 +96,10 @@ def nostr_tools_verify(event):
                            json.dumps(event)], capture_output=True, timeout=30).returncode == 0
 
 
-@pytest.mark.parametrize("form", ["hex", "hex-upper", "nsec"])
+@pytest.mark.parametrize("form", ["hex", "hex-upper", "nsec", "nsec-upper"])
 def test_sign_with_the_daemons_key(daemon_factory, workdir, form):
     text = {"hex": SECRET_HEX + "\n", "hex-upper": "  " + SECRET_HEX.upper() + "  \n",
-            "nsec": nsec_of(SECRET_HEX) + "\n"}[form]
+            "nsec": nsec_of(SECRET_HEX) + "\n", "nsec-upper": nsec_of(SECRET_HEX).upper() + "\n"}[form]
     key = write_key(workdir, text)
     d = daemon_factory()
     d.write_config(daemon={"key": key})
@@ -140,6 +140,14 @@ def test_sign_stream_and_npub_tags(daemon_factory, workdir):
                           capture_output=True, text=True, check=True).stdout.strip()
     r = ctl("sign", "-k", "1", "-t", "p=" + npub, socket_path=d.socket)
     assert json.loads(r.stdout)["tags"] == [["p", PUBKEY_HEX]]
+    # BIP-173: all upper case is the same key; a malformed npub is an error, not signed as text.
+    r = ctl("sign", "-k", "1", "-t", "p=" + npub.upper(), socket_path=d.socket)
+    assert r.returncode == 0 and json.loads(r.stdout)["tags"] == [["p", PUBKEY_HEX]], r.stderr
+    r = ctl("sign", "-k", "1", "-t", "p=npub1garbage", socket_path=d.socket)
+    assert r.returncode == 2 and r.stdout == ""
+    # query takes an upper-case NPUB too.
+    r = ctl("query", json.dumps({"authors": [npub.upper()]}), socket_path=d.socket)
+    assert r.returncode == 0, r.stderr
     assert d.stop() == 0
 
 
