@@ -196,22 +196,6 @@ int event_parse(const char *text, size_t len, struct nostr_event *ev, struct eve
 	return r;
 }
 
-const char *event_json(const struct nostr_event *cev, size_t *len)
-{
-	/* A cache on a logically const event: the text is a function of obj. */
-	struct nostr_event *ev = (struct nostr_event *)cev;
-
-	if (!ev->json) {
-		ev->json = json_dumps(ev->obj, JSON_COMPACT);
-		if (!ev->json)
-			return NULL;
-		ev->json_len = strlen(ev->json);
-	}
-	if (len)
-		*len = ev->json_len;
-	return ev->json;
-}
-
 void event_clear(struct nostr_event *ev)
 {
 	if (!ev)
@@ -317,21 +301,13 @@ static void sink_int(struct sink *s, long long v)
 	sink_put(s, b, (size_t)n);
 }
 
-static void serialize(const struct nostr_event *ev, struct sink *s)
+static void sink_tags(struct sink *s, const json_t *tags)
 {
-	char pk[65];
 	size_t i, j;
 	json_t *tag, *str;
 
-	hex_encode(ev->pubkey, 32, pk);
-	sink_put(s, "[0,", 3);
-	sink_string(s, pk, 64);
-	sink_put(s, ",", 1);
-	sink_int(s, ev->created_at);
-	sink_put(s, ",", 1);
-	sink_int(s, ev->kind);
-	sink_put(s, ",[", 2);
-	json_array_foreach(ev->tags, i, tag) {
+	sink_put(s, "[", 1);
+	json_array_foreach(tags, i, tag) {
 		sink_put(s, i ? ",[" : "[", i ? 2 : 1);
 		json_array_foreach(tag, j, str) {
 			if (j)
@@ -340,9 +316,51 @@ static void serialize(const struct nostr_event *ev, struct sink *s)
 		}
 		sink_put(s, "]", 1);
 	}
-	sink_put(s, "],", 2);
+	sink_put(s, "]", 1);
+}
+
+static void serialize(const struct nostr_event *ev, struct sink *s)
+{
+	char pk[65];
+
+	hex_encode(ev->pubkey, 32, pk);
+	sink_put(s, "[0,", 3);
+	sink_string(s, pk, 64);
+	sink_put(s, ",", 1);
+	sink_int(s, ev->created_at);
+	sink_put(s, ",", 1);
+	sink_int(s, ev->kind);
+	sink_put(s, ",", 1);
+	sink_tags(s, ev->tags);
+	sink_put(s, ",", 1);
 	sink_string(s, ev->content, ev->content_len);
 	sink_put(s, "]", 1);
+	sink_flush(s);
+}
+
+/* The event object on the wire and in the cache, its strings escaped exactly as in the
+ * canonical serialization (the id's pre-image), not as jansson would (\u000B). */
+static void serialize_object(const struct nostr_event *ev, struct sink *s)
+{
+	char hex[129];
+
+	sink_put(s, "{\"id\":\"", 7);
+	sink_put(s, ev->id_hex, 64);
+	hex_encode(ev->pubkey, 32, hex);
+	sink_put(s, "\",\"pubkey\":\"", 12);
+	sink_put(s, hex, 64);
+	sink_put(s, "\",\"created_at\":", 15);
+	sink_int(s, ev->created_at);
+	sink_put(s, ",\"kind\":", 8);
+	sink_int(s, ev->kind);
+	sink_put(s, ",\"tags\":", 8);
+	sink_tags(s, ev->tags);
+	sink_put(s, ",\"content\":", 11);
+	sink_string(s, ev->content, ev->content_len);
+	hex_encode(ev->sig, 64, hex);
+	sink_put(s, ",\"sig\":\"", 8);
+	sink_put(s, hex, 128);
+	sink_put(s, "\"}", 2);
 	sink_flush(s);
 }
 
@@ -364,6 +382,32 @@ int event_serialize(const struct nostr_event *ev, char **out, size_t *len)
 	}
 	free(s);
 	return r;
+}
+
+const char *event_json(const struct nostr_event *cev, size_t *len)
+{
+	/* A cache on a logically const event: the text is a function of obj. */
+	struct nostr_event *ev = (struct nostr_event *)cev;
+
+	if (!ev->json) {
+		struct sink *s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+		serialize_object(ev, s);
+		sink_put(s, "", 1); /* a NUL after the text (not counted) */
+		sink_flush(s);
+		if (s->err) {
+			free(s->out);
+			free(s);
+			return NULL;
+		}
+		ev->json = s->out;
+		ev->json_len = s->len - 1;
+		free(s);
+	}
+	if (len)
+		*len = ev->json_len;
+	return ev->json;
 }
 
 static const EVP_MD *sha256_md(void)

@@ -303,6 +303,42 @@ static void test_rejections(void **state)
 	reject_built(build(NULL, NULL, NULL, NULL, NULL, NULL, "\"abc\""), EVENT_ERR_SIG, "sig must be 128");
 }
 
+/* The wire text: the event object with strings escaped as in the canonical serialization
+ * (\u000b, lowercase), the same bytes as the id's pre-image, and it parses back. */
+static void test_wire_text_is_canonical(void **state)
+{
+	const secp256k1_context *ctx = event_secp_context();
+	uint8_t sk[32] = { [31] = 9 };
+	secp256k1_keypair kp;
+	struct nostr_event ev, back;
+	struct event_error err;
+	json_t *tmpl = json_loads("{\"kind\":1,\"content\":\"a\\u000Bb\\u2028\\\"/\",\"tags\":[[\"t\",\"\\u001f\"]]}",
+				  0, NULL);
+	const char *text;
+	char *ser;
+	size_t len, slen;
+
+	(void)state;
+	assert_true(secp256k1_keypair_create(ctx, &kp, sk));
+	assert_int_equal(event_sign_template(tmpl, &kp, &ev, &err), 0);
+	text = event_json(&ev, &len);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "\"content\":\"a\\u000bb\u2028\\\"/\""));
+	assert_non_null(strstr(text, "[[\"t\",\"\\u001f\"]]"));
+	assert_null(strstr(text, "\\u000B"));
+	assert_int_equal(strncmp(text, "{\"id\":\"", 7), 0);
+	/* The content's bytes are the pre-image's. */
+	assert_int_equal(event_serialize(&ev, &ser, &slen), 0);
+	assert_non_null(memmem(ser, slen, "\"a\\u000bb", 9));
+	assert_int_equal(event_parse(text, len, &back, &err), 0);
+	assert_int_equal(event_verify(&back, &err), 0);
+	assert_memory_equal(back.id, ev.id, 32);
+	free(ser);
+	event_clear(&back);
+	event_clear(&ev);
+	json_decref(tmpl);
+}
+
 static void test_nul_in_strings(void **state)
 {
 	/* \u0000 in content and tags: lengths, not strlen, all the way to the hash. */
@@ -402,6 +438,7 @@ int main(void)
 		cmocka_unit_test(test_tampering_any_field_fails),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_nul_in_strings),
+		cmocka_unit_test(test_wire_text_is_canonical),
 		cmocka_unit_test(test_sign_template),
 		cmocka_unit_test(test_error_codes_distinct),
 	};
