@@ -11,6 +11,7 @@
  * EOSE)) - sync_overlap, with limit dropped, so events published while the relay was away
  * arrive and those already delivered are removed by id (the feed's recent ids). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,7 @@ struct feed {
 	bool eose_due;      /* EOSE came while events before it were still being verified */
 	unsigned long long events_in, fresh, duplicates, invalid, reqs, resent;
 	uint64_t opened_us;
+	struct log_limit ll_drop; /* invalid events a relay can flood the log with */
 };
 
 struct feeds {
@@ -82,6 +84,7 @@ static unsigned long long sub_counter;
 #define flog(f, prio, fmt, ...) log_relay(prio, (f)->name, "live REQ %s: " fmt, (f)->sub_id, ##__VA_ARGS__)
 
 static void place(struct feed *f);
+static void log_drop(struct feed *f, const char *fmt, ...) _printf_(2, 3);
 static void reached_eose(struct feed *f);
 
 const char *feed_state_name(enum feed_state st)
@@ -209,6 +212,23 @@ static void arm(struct feed *f, uint64_t ms)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
+/* A dropped event, logged within the feed's limit. */
+static void log_drop(struct feed *f, const char *fmt, ...)
+{
+	unsigned long long dropped;
+	char msg[300], clean[320];
+	va_list ap;
+
+	if (!log_limit_pass(&f->ll_drop, &dropped))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		flog(f, LOG_INFO, "... and %llu more dropped events in the last minute", dropped);
+	flog(f, LOG_INFO, "%s", log_clean(msg, clean, sizeof(clean)));
+}
+
 static void deliver(struct feed *f, const struct nostr_event *ev)
 {
 	size_t len, n;
@@ -241,7 +261,7 @@ static void verified(void *arg, const struct event_error *err)
 		/* nothing to do */
 	} else if (err) {
 		f->invalid++;
-		flog(f, LOG_INFO, "dropping an invalid event: %s", err->message);
+		log_drop(f, "dropping an invalid event: %s", err->message);
 	} else if (idset_add(f->recent, fe->ev.id) == 0) {
 		f->duplicates++;
 	} else {
@@ -283,13 +303,13 @@ static void on_event(void *arg, json_t *obj)
 		return;
 	if (event_from_json(obj, &fe->ev, &err) < 0) {
 		f->invalid++;
-		flog(f, LOG_INFO, "dropping a malformed event: %s", err.message);
+		log_drop(f, "dropping a malformed event: %s", err.message);
 		free(fe);
 		return;
 	}
 	if (!matches(f, &fe->ev)) {
 		f->invalid++;
-		flog(f, LOG_INFO, "dropping event %s: it does not match the filters", fe->ev.id_hex);
+		log_drop(f, "dropping event %s: it does not match the filters", fe->ev.id_hex);
 		event_clear(&fe->ev);
 		free(fe);
 		return;

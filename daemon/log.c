@@ -11,6 +11,7 @@
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
+#include "clock.h"
 #include "log.h"
 
 static int max_level = LOG_INFO;
@@ -162,4 +163,42 @@ int log_full(int prio, const struct log_fields *f, const char *file, int line, c
 		fprintf(stderr, "<%d>%s\n", prio, buf);
 	errno = saved;
 	return -1;
+}
+
+bool log_limit_pass(struct log_limit *l, unsigned long long *dropped)
+{
+	uint64_t now = clock_now_us();
+
+	*dropped = 0;
+	if (!l->window_start_us || now - l->window_start_us >= 60 * 1000000ULL) {
+		*dropped = l->suppressed;
+		l->window_start_us = now;
+		l->in_window = 0;
+		l->suppressed = 0;
+	}
+	if (l->in_window >= LOG_LIMIT_BURST) {
+		l->suppressed++;
+		return false;
+	}
+	l->in_window++;
+	return true;
+}
+
+const char *log_clean(const char *in, char *out, size_t max)
+{
+	size_t o = 0;
+
+	for (; *in && o + 5 < max; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, max - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (*in && o + 4 <= max) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o < max ? o : max - 1] = '\0';
+	return out;
 }

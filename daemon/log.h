@@ -9,6 +9,8 @@
 #define RELAYPOOL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "util.h"
@@ -44,6 +46,21 @@ int log_full(int prio, const struct log_fields *fields, const char *file, int li
 #define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+
+/* Messages a peer can trigger (a relay's NOTICEs, malformed messages, invalid events) go
+ * through a limit per (source, reason): LOG_LIMIT_BURST lines a minute, then nothing until
+ * the minute is over, when the next line is preceded by a count of what was left out. */
+#define LOG_LIMIT_BURST 5
+struct log_limit {
+	uint64_t window_start_us;
+	unsigned in_window;
+	unsigned long long suppressed;
+};
+/* True when this line may be logged. *dropped: lines left out in the last window, to be
+ * reported with it (0 if none). */
+bool log_limit_pass(struct log_limit *l, unsigned long long *dropped);
+/* Peer text for a log line: at most max bytes, control characters escaped (\xNN). */
+const char *log_clean(const char *in, char *out, size_t max);
 
 /* Context helpers. The text keeps its usual prefix ("relay NAME session N: ..."), so stderr
  * and "journalctl" read the same; the journal also gets the fields. Arguments other than

@@ -519,9 +519,16 @@ static void on_notice(void *owner, struct session *s, const char *msg)
 {
 	struct relay *r = owner;
 
+	unsigned long long dropped;
+	char clean[240];
+
 	r->c.notices++;
 	snprintf(r->last_notice, sizeof(r->last_notice), "%s", msg);
-	rlog(r, LOG_NOTICE, "NOTICE on session %u: %s", session_index(s), msg);
+	if (!log_limit_pass(&r->ll_notice, &dropped))
+		return;
+	if (dropped)
+		rlog(r, LOG_NOTICE, "... and %llu more NOTICEs in the last minute (counted in relays)", dropped);
+	rlog(r, LOG_NOTICE, "NOTICE on session %u: %s", session_index(s), log_clean(msg, clean, sizeof(clean)));
 }
 
 /* ---- reachability (reach.c decides) ------------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "idmap.h"
 #include "job.h"
+#include "log.h"
 #include "measure.h"
 #include "rate.h"
 #include "reach.h"
@@ -49,6 +50,7 @@ struct relay {
 	struct reach reach;
 
 	char last_notice[256];
+	struct log_limit ll_notice; /* NOTICEs a relay can flood the log with */
 	struct relay_counters c;
 	struct histogram wait, ok_latency;
 	uint64_t completed;

@@ -60,6 +60,7 @@ struct session {
 	enum session_auth auth; /* NIP-42 on the current connection */
 	uint8_t auth_id[32];
 	char auth_note[256]; /* why a challenge is unanswered, or the relay's refusal */
+	struct log_limit ll_protocol, ll_unknown_sub, ll_auth; /* what the relay can make us log */
 
 	TAILQ_HEAD(session_send_list_, session_send) inflight; /* by deadline, soonest first */
 	unsigned n_inflight;
@@ -297,8 +298,16 @@ static struct session_sub *find_sub(struct session *s, const char *id)
 
 static void protocol_error(struct session *s, const char *what, const char *text, size_t len)
 {
+	unsigned long long dropped;
+	char clean[160], cut[128];
+
 	s->c.protocol_errors++;
-	slog(s, LOG_INFO, "ignoring a malformed relay message (%s): %.*s", what, (int)(len > 120 ? 120 : len), text);
+	if (!log_limit_pass(&s->ll_protocol, &dropped))
+		return;
+	if (dropped)
+		slog(s, LOG_INFO, "... and %llu more malformed relay messages in the last minute", dropped);
+	snprintf(cut, sizeof(cut), "%.*s", (int)(len > 120 ? 120 : len), text);
+	slog(s, LOG_INFO, "ignoring a malformed relay message (%s): %s", what, log_clean(cut, clean, sizeof(clean)));
 }
 
 /* ---- NIP-42 ------------------------------------------------------------------------------------ */
@@ -391,7 +400,10 @@ static void handle_auth(struct session *s, json_t *msg, const char *text, size_t
 	if (!can_answer(s)) {
 		s->auth = SESSION_AUTH_UNANSWERED;
 		snprintf(s->auth_note, sizeof(s->auth_note), "%s", session_auth_problem(s));
-		slog(s, LOG_INFO, "NIP-42 challenge not answered: %s", s->auth_note);
+		unsigned long long dropped;
+		if (log_limit_pass(&s->ll_auth, &dropped))
+			slog(s, LOG_INFO, "NIP-42 challenge not answered: %s%s", s->auth_note,
+			     dropped ? " (and earlier ones, not logged)" : "");
 		return;
 	}
 	r = s->env.sign_auth(s->env.sign_arg, s->url_text, json_string_value(ch), &ev, s->auth_id);
@@ -453,8 +465,11 @@ static void handle_ok(struct session *s, json_t *msg, const char *text, size_t l
 		s->ok_sum_us += (double)latency;
 	}
 	if (!s->ops->ok(s->owner, s, sent, raw, json_is_true(acc), json_string_value(m))) {
+		unsigned long long dropped;
 		s->c.unknown_oks++;
-		slog(s, LOG_DEBUG, "OK for an event we are not publishing, ignoring");
+		if (log_limit_pass(&s->ll_unknown_sub, &dropped))
+			slog(s, LOG_DEBUG, "OK for an event we are not publishing, ignoring%s",
+			     dropped ? " (and earlier ones, not logged)" : "");
 	}
 }
 
@@ -473,7 +488,14 @@ static void handle_sub_message(struct session *s, const char *type, json_t *msg,
 	}
 	sub = find_sub(s, id);
 	if (!sub) {
-		slog(s, LOG_DEBUG, "%s for subscription \"%s\" we do not have, ignoring", type, id);
+		unsigned long long dropped;
+		char clean[80];
+		if (log_limit_pass(&s->ll_unknown_sub, &dropped)) {
+			if (dropped)
+				slog(s, LOG_DEBUG, "... and %llu more messages for unknown subscriptions", dropped);
+			slog(s, LOG_DEBUG, "%s for subscription \"%s\" we do not have, ignoring", type,
+			     log_clean(id, clean, sizeof(clean)));
+		}
 		return;
 	}
 	if (is_event) {

@@ -63,6 +63,7 @@ struct sync_relay {
 	unsigned n_slices, slices_done;
 	unsigned long long received, fresh, duplicates, invalid, pages;
 	uint64_t started_us, finished_us;
+	struct log_limit ll_drop; /* invalid events a relay can flood the log with */
 	bool done, failed;
 	char error[300];
 };
@@ -100,6 +101,7 @@ static unsigned long long sub_counter;
 #define srlog(sr, prio, fmt, ...) log_ctx(prio, (&(const struct log_fields){ .relay = (sr)->name }), "sync %s: " fmt, (sr)->name, ##__VA_ARGS__)
 
 static void next_page(struct slice *sl);
+static void log_drop(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
 static void target_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
 
 /* ---- the run ------------------------------------------------------------------------------- */
@@ -244,6 +246,23 @@ static void slice_done(struct slice *sl)
 
 /* ---- pages ------------------------------------------------------------------------------ */
 
+/* A dropped event, logged within the relay's limit. */
+static void log_drop(struct sync_relay *sr, const char *fmt, ...)
+{
+	unsigned long long dropped;
+	char msg[300], clean[320];
+	va_list ap;
+
+	if (!log_limit_pass(&sr->ll_drop, &dropped))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		srlog(sr, LOG_INFO, "... and %llu more dropped events in the last minute", dropped);
+	srlog(sr, LOG_INFO, "%s", log_clean(msg, clean, sizeof(clean)));
+}
+
 static void page_finished(struct slice *sl)
 {
 	struct sync_relay *sr = sl->sr;
@@ -295,7 +314,7 @@ static void verified(void *arg, const struct event_error *err)
 	if (se->gen == sl->gen && !sr->done) {
 		if (err) {
 			sr->invalid++;
-			srlog(sr, LOG_INFO, "dropping an invalid event: %s", err->message);
+			log_drop(sr, "dropping an invalid event: %s", err->message);
 		} else if (cache_store_event(sr->run->S->env.cache, &se->ev, sr->relay_id, &res) < 0) {
 			target_failed(sr, "the cache could not store an event");
 		} else if (res == CACHE_NEW || res == CACHE_REPLACED) {
@@ -329,7 +348,7 @@ static void on_event(void *arg, json_t *obj)
 	}
 	if (event_from_json(obj, &se->ev, &err) < 0) {
 		sr->invalid++;
-		srlog(sr, LOG_INFO, "dropping a malformed event: %s", err.message);
+		log_drop(sr, "dropping a malformed event: %s", err.message);
 		free(se);
 		return;
 	}
@@ -337,7 +356,7 @@ static void on_event(void *arg, json_t *obj)
 		sl->oldest = se->ev.created_at;
 	if (!filter_match(sr->run->filter, &se->ev) || se->ev.created_at < sl->since || se->ev.created_at > sl->until) {
 		sr->invalid++;
-		srlog(sr, LOG_INFO, "dropping event %s: it does not match the filter", se->ev.id_hex);
+		log_drop(sr, "dropping event %s: it does not match the filter", se->ev.id_hex);
 		event_clear(&se->ev);
 		free(se);
 		return;

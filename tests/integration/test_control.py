@@ -270,3 +270,25 @@ def test_peer_credentials_and_allow_list(daemon_factory, workdir):
     # SO_PEERCRED identity is logged, never taken from the request.
     assert "uid 65534, gid 65534" in d.logtext()
     assert d.stop() == 0
+
+
+def test_a_relay_cannot_flood_the_log(fault_factory, daemon_factory):
+    f = fault_factory("--flood", "2000")
+    d = daemon_factory()
+    d.write_config(relays={"f": f.url}, pool={"sessions": "1"})
+    d.start()
+
+    def counted():
+        rel = d.request({"id": 1, "op": "relays"})["result"]["relays"][0]
+        s = rel["sessions"][0]["counters"]
+        return rel["counters"]["notices"] >= 2000 and s["protocol_errors"] >= 2000 and s["unknown_oks"] >= 2000
+    wait_for(counted, 60, what="the flood counted")
+    log = d.logtext()
+    # 2,000 of each: at most the burst (5) of each kind in a minute, and peer text escaped.
+    assert log.count("NOTICE on session") <= 5, log.count("NOTICE on session")
+    assert log.count("ignoring a malformed relay message") <= 5
+    assert log.count("OK for an event we are not publishing") <= 5
+    assert log.count("we do not have") <= 5
+    assert "\\x07bell" in log and "\\x0ahere" in log and "\x07" not in log
+    assert len(log.splitlines()) < 300, len(log.splitlines())
+    assert d.stop() == 0
