@@ -446,15 +446,14 @@ static void filter_sql(struct sql *q, json_t *f)
 			sql_add(q, ")");
 		}
 	}
-	sql_add(q, " ORDER BY created_at DESC, id ASC LIMIT ?)");
+	/* A filter's own limit takes its newest matches; without one, order is the outer
+	 * query's business. */
 	v = json_object_get(f, "limit");
-	if (v)
+	if (v) {
+		sql_add(q, " ORDER BY created_at DESC, id ASC LIMIT ?");
 		bind_later(q, "i", v);
-	else {
-		json_t *all = json_integer(-1);
-		bind_later(q, "i", all);
-		json_decref(all);
 	}
+	sql_add(q, ")");
 }
 
 static int bind_all(sqlite3_stmt *st, json_t *binds)
@@ -511,13 +510,17 @@ int cache_query(struct cache *c, const json_t *filters, long long limit, sqlite3
 	*out = NULL;
 	if (check_sizes(filters, why) < 0)
 		goto done;
-	sql_add(&q, "SELECT json, id FROM events WHERE rid IN (");
+	/* Only (rid, created_at, id) go through the sort; each row's JSON is read as it is
+	 * stepped to. Sorting the JSON too made every query of a large cache copy all of it
+	 * (80 ms for 8,000 1 KB events here) before its first row. */
+	sql_add(&q, "SELECT (SELECT json FROM events AS e WHERE e.rid = k.rid), k.id FROM ("
+		    "SELECT rid, created_at, id FROM events WHERE rid IN (");
 	json_array_foreach((json_t *)filters, i, f) {
 		if (i)
 			sql_add(&q, " UNION ");
 		filter_sql(&q, f);
 	}
-	sql_add(&q, ") ORDER BY created_at DESC, id ASC LIMIT ?");
+	sql_add(&q, ") ORDER BY created_at DESC, id ASC LIMIT ?) AS k");
 	lim = json_integer(limit);
 	bind_later(&q, "i", lim);
 	json_decref(lim);

@@ -17,6 +17,7 @@
 #include "live.h"
 #include "log.h"
 #include "metrics.h"
+#include "op_cache.h"
 #include "outbox.h"
 #include "pool.h"
 #include "publish.h"
@@ -341,6 +342,7 @@ void daemon_free(struct daemon *d)
 	verifier_free(d->verifier); /* completes jobs still out; they may answer requests */
 	syncer_free(d->syncer);     /* while the sessions its pages use still exist */
 	live_free(d->live);         /* the same for its REQs */
+	op_query_stop_all();        /* statements go before the database closes */
 	control_free(d->control);
 	pool_free(d->pool); /* abandons jobs: their outbox rows stay pending */
 	if (d->db)

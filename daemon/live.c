@@ -168,7 +168,9 @@ static void replay_step(evutil_socket_t fd, short what, void *arg)
 	int r = 1;
 
 	(void)fd, (void)what;
-	for (unsigned i = 0; i < REPLAY_STEP && (r = cache_query_next(s->replay, &json, &len)) == 1; i++) {
+	for (unsigned i = 0; i < REPLAY_STEP && !request_backlog_high(s->r) &&
+			     (r = cache_query_next(s->replay, &json, &len)) == 1;
+	     i++) {
 		if (cache_query_id(s->replay, id) < 0) {
 			r = -EIO;
 			break;

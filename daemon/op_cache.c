@@ -2,6 +2,7 @@
  * outbox (list, retry, drop). */
 #include <errno.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "cache.h"
 #include "config.h"
@@ -27,11 +28,28 @@ struct query {
 	sqlite3_stmt *st;
 	struct event *step;
 	unsigned long long n;
+	bool running; /* stepped: SQLite holds its sort state */
+	TAILQ_ENTRY(query) link;
 };
+
+/* Every query, in arrival order. A client's queries run one at a time (the next starts when
+ * the one before it ends): a client that pipelines many and reads none holds one statement's
+ * sort state, not one per query. */
+static TAILQ_HEAD(, query) queries = TAILQ_HEAD_INITIALIZER(queries);
+
+static bool client_busy(const struct query *q)
+{
+	const struct query *o;
+
+	TAILQ_FOREACH(o, &queries, link)
+		if (o != q && o->running && request_same_client(o->r, q->r))
+			return true;
+	return false;
+}
 
 static void query_step(evutil_socket_t fd, short what, void *arg)
 {
-	struct query *q = arg;
+	struct query *q = arg, *next;
 	struct timeval later = { .tv_sec = 0, .tv_usec = 20000 }, now = { 0, 0 };
 	const char *json;
 	size_t len;
@@ -42,7 +60,16 @@ static void query_step(evutil_socket_t fd, short what, void *arg)
 		r = 0;
 		goto end;
 	}
-	for (unsigned i = 0; i < QUERY_STEP && (r = cache_query_next(q->st, &json, &len)) == 1; i++) {
+	if (!q->running) {
+		if (client_busy(q))
+			return; /* its turn comes when the query before it ends */
+		q->running = true;
+	}
+	/* Rows only while the client's unread output is under its client_buffer: however many
+	 * queries it pipelines and however slowly it reads, what waits for it stays bounded. */
+	for (unsigned i = 0; i < QUERY_STEP && !request_backlog_high(q->r) &&
+			     (r = cache_query_next(q->st, &json, &len)) == 1;
+	     i++) {
 		request_item_raw(q->r, json, len);
 		q->n++;
 	}
@@ -52,13 +79,39 @@ static void query_step(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 end:
+	/* Before answering (which frees the request): the same client's next query, if one
+	 * waits, and any waiting query whose client went away (it ends at its first step). */
+	for (next = TAILQ_NEXT(q, link); next; next = TAILQ_NEXT(next, link)) {
+		if (next->running)
+			continue;
+		if (request_detached(next->r)) {
+			evtimer_add(next->step, &now);
+		} else if (request_same_client(next->r, q->r)) {
+			evtimer_add(next->step, &now);
+			break;
+		}
+	}
 	if (r < 0)
 		request_fail(q->r, RP_ERR_INTERNAL, "the query failed after %llu events", q->n);
 	else
 		request_reply_end(q->r, json_pack("{s:I}", "count", (json_int_t)q->n));
+	TAILQ_REMOVE(&queries, q, link);
 	sqlite3_finalize(q->st);
 	event_free(q->step);
 	free(q);
+}
+
+void op_query_stop_all(void)
+{
+	struct query *q;
+
+	while ((q = TAILQ_FIRST(&queries))) {
+		TAILQ_REMOVE(&queries, q, link);
+		request_fail(q->r, RP_ERR_SHUTTING_DOWN, "the daemon is stopping");
+		sqlite3_finalize(q->st);
+		event_free(q->step);
+		free(q);
+	}
 }
 
 void op_query(struct request *r, json_t *args)
@@ -93,6 +146,7 @@ void op_query(struct request *r, json_t *args)
 		request_fail(r, RP_ERR_INTERNAL, "out of memory");
 		return;
 	}
+	TAILQ_INSERT_TAIL(&queries, q, link);
 	evtimer_add(q->step, &now);
 }
 

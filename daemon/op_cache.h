@@ -7,6 +7,8 @@
 struct request;
 
 void op_query(struct request *r, json_t *args);
+/* Ends every query still open or waiting (the daemon is stopping). */
+void op_query_stop_all(void);
 void op_sync(struct request *r, json_t *args);
 void op_outbox(struct request *r, json_t *args);
 void op_outbox_retry(struct request *r, json_t *args);

@@ -2,6 +2,7 @@
 answer each bad request with its specific error code (or close cleanly for an over-long
 line) and keep serving everyone else."""
 
+import json
 import os
 import socket
 import subprocess
@@ -291,4 +292,58 @@ def test_a_relay_cannot_flood_the_log(fault_factory, daemon_factory):
     assert log.count("we do not have") <= 5
     assert "\\x07bell" in log and "\\x0ahere" in log and "\x07" not in log
     assert len(log.splitlines()) < 300, len(log.splitlines())
+    assert d.stop() == 0
+
+
+def rss_anon_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon")
+
+
+def test_queries_of_clients_that_never_read_stay_bounded(fault_factory, daemon_factory, workdir):
+    import socket as so
+    import subprocess
+    from conftest import ctl, gen_events
+    f = fault_factory()
+    d = daemon_factory()
+    d.write_config(relays={"f": f.url}, daemon={"client_buffer": "256KiB"})
+    d.start()
+    path = os.path.join(workdir, "events.jsonl")
+    with open(path, "w") as fh:
+        fh.write(gen_events(8000, seed="bounded-query", content_size=1000))
+    r = ctl("publish", path, socket_path=d.socket, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    base = rss_anon_kib(d.proc.pid)
+    # 50 clients, each pipelining 4 queries for all ~10 MB of events, none of them reading.
+    clients = []
+    for _ in range(50):
+        s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+        s.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 16384)
+        s.connect(d.socket)
+        s.sendall(b"".join(json.dumps({"id": i, "op": "query", "filter": {}}).encode() + b"\n" for i in range(4)))
+        clients.append(s)
+    # Another client is still served.
+    for _ in range(5):
+        assert d.request({"id": "h", "op": "hello"})["ok"]
+    wait_for(lambda: d.request({"id": "s", "op": "status"})["result"]["counts"]["clients"] >= 50, 20,
+             what="the 50 clients connected")
+    grown = rss_anon_kib(d.proc.pid) - base
+    # Unbounded, 200 queries x ~10 MB would be ~2 GB; bounded, about 50 x 256 KiB plus rows in flight.
+    if os.environ.get("RELAYPOOL_SANITIZED") != "1":
+        assert grown < 100 * 1024, f"RssAnon grew {grown} KiB"
+    # One of them reads now: it gets its whole answer.
+    c = Conn.__new__(Conn)
+    c.sock, c.buf = clients[0], b""
+    clients[0].settimeout(120)
+    ends = 0
+    while ends < 4:
+        m = c.recv()
+        if m.get("end"):
+            assert m["result"]["count"] == 8000
+            ends += 1
+    for s in clients:
+        s.close()
     assert d.stop() == 0
