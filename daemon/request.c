@@ -194,6 +194,8 @@ json_t *request_error_line(json_t *id, enum rp_err code, const char *message)
 }
 
 static void request_vfail(struct request *r, enum rp_err code, const char *reason, json_t *detail, const char *fmt,
+			  va_list ap) _printf_(5, 0);
+static void request_vfail(struct request *r, enum rp_err code, const char *reason, json_t *detail, const char *fmt,
 			  va_list ap)
 {
 	char msg[2048];

@@ -9,7 +9,7 @@ packages=(
   gcc pkg-config meson ninja-build
   libevent-dev libsystemd-dev libjansson-dev libwslay-dev libsecp256k1-dev libssl-dev
   libsqlite3-dev libinih-dev libcmocka-dev
-  python3 python3-pytest make g++ systemd socat openssl util-linux
+  python3 python3-pytest make g++ systemd socat openssl util-linux clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -31,10 +31,23 @@ for b in "${builds[@]}"; do
     meson test -C "$b" --print-errorlogs --num-processes "$(nproc)" --timeout-multiplier "$scale" "${@}" | grep -v '^$'
 done
 
-/usr/bin/python3 - "$broken" "${builds[@]}" <<'PY'
+# Every fuzz harness for a short while (scripts/fuzz.sh; RELAYPOOL_FUZZ_SECONDS, default 20),
+# so a parser regression that crashes surfaces here; each harness counts as one test.
+fuzz_passed=0 fuzz_failed=0
+if (( $# == 0 )); then
+  echo "== fuzz"
+  fuzz_out=$(bash scripts/fuzz.sh "${RELAYPOOL_FUZZ_SECONDS:-20}")
+  echo "$fuzz_out" | sed '$d'
+  read -r fuzz_passed _ fuzz_failed _ <<<"$(echo "$fuzz_out" | tail -1)"
+  [[ $fuzz_passed =~ ^[0-9]+$ && $fuzz_failed =~ ^[0-9]+$ ]] || { fuzz_passed=0 fuzz_failed=1; }
+fi
+
+/usr/bin/python3 - "$broken" "$fuzz_passed" "$fuzz_failed" "${builds[@]}" <<'PY'
 import json, sys
-broken, builds = int(sys.argv[1]), sys.argv[2:]
-passed = failed = 0
+broken, fuzz_passed, fuzz_failed, builds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+passed, failed = fuzz_passed, fuzz_failed
+if fuzz_failed:
+    print(f"FAILED: fuzz: {fuzz_failed} harness(es)")
 for b in builds:
     try:
         lines = open(f"{b}/meson-logs/testlog.json").read().splitlines()
