@@ -20,6 +20,7 @@
 #include "hex.h"
 #include "idmap.h"
 #include "log.h"
+#include "relaymsg.h"
 #include "session.h"
 #include "ws.h"
 
@@ -385,17 +386,11 @@ static void auth_answered(struct session *s, bool accepted, const char *msg)
 	}
 }
 
-static void handle_auth(struct session *s, json_t *msg, const char *text, size_t len)
+static void handle_auth(struct session *s, const char *challenge)
 {
-	json_t *ch = json_array_get(msg, 1);
 	char *ev = NULL, *frame;
 	int r;
 
-	if (json_array_size(msg) != 2 || !json_is_string(ch) || json_string_length(ch) > 1024 ||
-	    strlen(json_string_value(ch)) != json_string_length(ch)) {
-		protocol_error(s, "AUTH needs [\"AUTH\", <challenge string>]", text, len);
-		return;
-	}
 	s->c.auth_challenges++;
 	if (!can_answer(s)) {
 		s->auth = SESSION_AUTH_UNANSWERED;
@@ -406,7 +401,7 @@ static void handle_auth(struct session *s, json_t *msg, const char *text, size_t
 			     dropped ? " (and earlier ones, not logged)" : "");
 		return;
 	}
-	r = s->env.sign_auth(s->env.sign_arg, s->url_text, json_string_value(ch), &ev, s->auth_id);
+	r = s->env.sign_auth(s->env.sign_arg, s->url_text, challenge, &ev, s->auth_id);
 	frame = r == 0 && asprintf(&frame, "[\"AUTH\",%s]", ev) > 0 ? frame : NULL;
 	if (!frame || ws_send_text(s->ws, frame, strlen(frame)) < 0) {
 		s->auth = SESSION_AUTH_FAILED;
@@ -440,31 +435,23 @@ static bool hold_for_auth(struct session *s, struct session_sub *sub, const char
 	return true;
 }
 
-static void handle_ok(struct session *s, json_t *msg, const char *text, size_t len)
+static void handle_ok(struct session *s, const struct relay_msg *m)
 {
-	json_t *id = json_array_get(msg, 1), *acc = json_array_get(msg, 2), *m = json_array_get(msg, 3);
 	struct session_send *sent;
-	uint8_t raw[32];
 
-	if (json_array_size(msg) != 4 || !json_is_string(id) || !json_is_boolean(acc) || !json_is_string(m) ||
-	    json_string_length(id) != 64 || !hex_is_lower(json_string_value(id), 64) ||
-	    hex_decode(json_string_value(id), 64, raw) < 0) {
-		protocol_error(s, "OK needs [\"OK\", <64 hex>, <bool>, <string>]", text, len);
-		return;
-	}
 	s->c.oks++;
-	if (s->auth == SESSION_AUTH_PENDING && memcmp(raw, s->auth_id, 32) == 0) {
-		auth_answered(s, json_is_true(acc), json_string_value(m));
+	if (s->auth == SESSION_AUTH_PENDING && memcmp(m->id, s->auth_id, 32) == 0) {
+		auth_answered(s, m->accepted, m->message);
 		return;
 	}
-	sent = idmap_get(s->by_id, raw);
+	sent = idmap_get(s->by_id, m->id);
 	if (sent) {
 		uint64_t latency = clock_now_us() - sent->sent_us;
 		unlink_send(s, sent);
 		s->oks++;
 		s->ok_sum_us += (double)latency;
 	}
-	if (!s->ops->ok(s->owner, s, sent, raw, json_is_true(acc), json_string_value(m))) {
+	if (!s->ops->ok(s->owner, s, sent, m->id, m->accepted, m->message)) {
 		unsigned long long dropped;
 		s->c.unknown_oks++;
 		if (log_limit_pass(&s->ll_unknown_sub, &dropped))
@@ -474,18 +461,12 @@ static void handle_ok(struct session *s, json_t *msg, const char *text, size_t l
 }
 
 /* EVENT, EOSE and CLOSED belong to a subscription; others are counted and dropped. */
-static void handle_sub_message(struct session *s, const char *type, json_t *msg, const char *text, size_t len)
+static void handle_sub_message(struct session *s, const struct relay_msg *m)
 {
-	const char *id = json_string_value(json_array_get(msg, 1));
-	size_t n = json_array_size(msg);
-	bool is_event = strcmp(type, "EVENT") == 0, is_eose = strcmp(type, "EOSE") == 0;
+	const char *id = m->sub_id, *type = m->type == RMSG_EVENT ? "EVENT" : m->type == RMSG_EOSE ? "EOSE" : "CLOSED";
+	bool is_event = m->type == RMSG_EVENT, is_eose = m->type == RMSG_EOSE;
 	struct session_sub *sub;
 
-	if (!id || (is_event && (n != 3 || !json_is_object(json_array_get(msg, 2)))) || (is_eose && n != 2) ||
-	    (!is_event && !is_eose && (n != 3 || !json_is_string(json_array_get(msg, 2))))) {
-		protocol_error(s, "EVENT/EOSE/CLOSED with the wrong shape", text, len);
-		return;
-	}
 	sub = find_sub(s, id);
 	if (!sub) {
 		unsigned long long dropped;
@@ -500,13 +481,13 @@ static void handle_sub_message(struct session *s, const char *type, json_t *msg,
 	}
 	if (is_event) {
 		s->c.events_in++;
-		sub->h->on_event(sub->arg, json_array_get(msg, 2));
+		sub->h->on_event(sub->arg, m->event);
 	} else if (is_eose) {
 		sub->h->on_eose(sub->arg);
 	} else {
 		const struct sub_handler *h = sub->h;
 		void *arg = sub->arg;
-		const char *why = json_string_value(json_array_get(msg, 2)), *problem = session_auth_problem(s);
+		const char *why = m->message, *problem = session_auth_problem(s);
 		char text2[600];
 		s->c.closed++;
 		if (hold_for_auth(s, sub, why))
@@ -523,34 +504,31 @@ static void handle_sub_message(struct session *s, const char *type, json_t *msg,
 static void ws_message(void *arg, const char *text, size_t len)
 {
 	struct session *s = arg;
-	json_error_t jerr;
-	json_t *msg = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-	const char *type;
+	struct relay_msg m;
+	const char *why;
 
-	if (!msg) {
-		protocol_error(s, "invalid JSON", text, len);
+	if (relay_msg_parse(text, len, &m, &why) < 0) {
+		protocol_error(s, why, text, len);
 		return;
 	}
-	type = json_string_value(json_array_get(msg, 0));
-	if (!json_is_array(msg) || !type) {
-		protocol_error(s, "not an array starting with a string", text, len);
-	} else if (strcmp(type, "OK") == 0) {
-		handle_ok(s, msg, text, len);
-	} else if (strcmp(type, "NOTICE") == 0) {
-		if (json_array_size(msg) != 2 || !json_is_string(json_array_get(msg, 1))) {
-			protocol_error(s, "NOTICE needs [\"NOTICE\", <string>]", text, len);
-		} else {
-			s->c.notices++;
-			s->ops->notice(s->owner, s, json_string_value(json_array_get(msg, 1)));
-		}
-	} else if (strcmp(type, "EVENT") == 0 || strcmp(type, "EOSE") == 0 || strcmp(type, "CLOSED") == 0) {
-		handle_sub_message(s, type, msg, text, len);
-	} else if (strcmp(type, "AUTH") == 0) {
-		handle_auth(s, msg, text, len);
-	} else {
-		protocol_error(s, "unknown message type", text, len);
+	switch (m.type) {
+	case RMSG_OK:
+		handle_ok(s, &m);
+		break;
+	case RMSG_NOTICE:
+		s->c.notices++;
+		s->ops->notice(s->owner, s, m.message);
+		break;
+	case RMSG_EVENT:
+	case RMSG_EOSE:
+	case RMSG_CLOSED:
+		handle_sub_message(s, &m);
+		break;
+	case RMSG_AUTH:
+		handle_auth(s, m.message);
+		break;
 	}
-	json_decref(msg);
+	relay_msg_clear(&m);
 }
 
 /* ---- connection life ------------------------------------------------------------------------ */
