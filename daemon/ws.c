@@ -341,8 +341,7 @@ static bool token_in_list(const char *list, const char *token)
 	return false;
 }
 
-/* NULL if the response accepts our upgrade, else why not (in buf). */
-static const char *check_upgrade(struct ws *w, const char *head, char *buf, size_t len)
+const char *ws_check_upgrade(const char *key, const char *head, char *buf, size_t len)
 {
 	char want[64], got[128], v[256];
 	unsigned char sha[20];
@@ -363,7 +362,7 @@ static const char *check_upgrade(struct ws *w, const char *head, char *buf, size
 		snprintf(buf, len, "relay enabled an extension we did not offer (%s)", v);
 		return buf;
 	}
-	snprintf(v, sizeof(v), "%s" WS_GUID, w->key);
+	snprintf(v, sizeof(v), "%s" WS_GUID, key);
 	if (EVP_Digest(v, strlen(v), sha, NULL, EVP_sha1(), NULL) != 1)
 		return "SHA-1 failed";
 	EVP_EncodeBlock((unsigned char *)want, sha, sizeof(sha));
@@ -423,7 +422,7 @@ static void read_upgrade(struct ws *w)
 	}
 	evbuffer_remove(in, head, len);
 	head[len] = '\0';
-	bad = check_upgrade(w, head, buf, sizeof(buf));
+	bad = ws_check_upgrade(w->key, head, buf, sizeof(buf));
 	free(head);
 	if (bad) {
 		end(w, "%s", bad);

@@ -46,6 +46,11 @@ struct ws_params {
  * the daemon's connections (sessions, NIP-11 fetches). NULL: out of memory. */
 void *ws_client_ssl(void *ssl_ctx, const struct wsurl *url, bool tls_verify);
 
+/* The relay's answer to our upgrade request (head: the status line and headers, NUL-
+ * terminated), for our Sec-WebSocket-Key key: NULL if it accepts, else why not (possibly in
+ * buf). */
+const char *ws_check_upgrade(const char *key, const char *head, char *buf, size_t len);
+
 /* Starts connecting; ended() is never called from inside ws_open. NULL: out of memory. */
 struct ws *ws_open(const struct ws_params *p, const struct ws_ops *ops, void *arg);
 /* Frees at once, without a close handshake and without callbacks; safe inside them. */
