@@ -5,6 +5,7 @@
 #include <sys/queue.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "config.h"
 #include "filter.h"
 #include "hex.h"
@@ -36,6 +37,9 @@ struct query {
  * the one before it ends): a client that pipelines many and reads none holds one statement's
  * sort state, not one per query. */
 static TAILQ_HEAD(, query) queries = TAILQ_HEAD_INITIALIZER(queries);
+/* Starts one waiting query per loop turn: a query's first step sorts its matches
+ * (milliseconds for a big cache), and other clients' requests are read between starts. */
+static struct event *starter;
 
 static bool client_busy(const struct query *q)
 {
@@ -49,7 +53,7 @@ static bool client_busy(const struct query *q)
 
 static void query_step(evutil_socket_t fd, short what, void *arg)
 {
-	struct query *q = arg, *next;
+	struct query *q = arg;
 	struct timeval later = { .tv_sec = 0, .tv_usec = 20000 }, now = { 0, 0 };
 	const char *json;
 	size_t len;
@@ -60,11 +64,7 @@ static void query_step(evutil_socket_t fd, short what, void *arg)
 		r = 0;
 		goto end;
 	}
-	if (!q->running) {
-		if (client_busy(q))
-			return; /* its turn comes when the query before it ends */
-		q->running = true;
-	}
+	q->running = true;
 	/* Rows only while the client's unread output is under its client_buffer: however many
 	 * queries it pipelines and however slowly it reads, what waits for it stays bounded. */
 	for (unsigned i = 0; i < QUERY_STEP && !request_backlog_high(q->r) &&
@@ -79,18 +79,8 @@ static void query_step(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 end:
-	/* Before answering (which frees the request): the same client's next query, if one
-	 * waits, and any waiting query whose client went away (it ends at its first step). */
-	for (next = TAILQ_NEXT(q, link); next; next = TAILQ_NEXT(next, link)) {
-		if (next->running)
-			continue;
-		if (request_detached(next->r)) {
-			evtimer_add(next->step, &now);
-		} else if (request_same_client(next->r, q->r)) {
-			evtimer_add(next->step, &now);
-			break;
-		}
-	}
+	/* The same client's next query (or one whose client went away) may start now. */
+	evtimer_add(starter, &now);
 	if (r < 0)
 		request_fail(q->r, RP_ERR_INTERNAL, "the query failed after %llu events", q->n);
 	else
@@ -99,6 +89,25 @@ end:
 	sqlite3_finalize(q->st);
 	event_free(q->step);
 	free(q);
+}
+
+static void starter_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+	struct query *q, *pick = NULL;
+
+	(void)fd, (void)what, (void)arg;
+	TAILQ_FOREACH(q, &queries, link) {
+		if (q->running || (!request_detached(q->r) && client_busy(q)))
+			continue;
+		if (pick) {
+			evtimer_add(starter, &now); /* more to start: next turn */
+			break;
+		}
+		pick = q;
+	}
+	if (pick)
+		query_step(-1, 0, pick);
 }
 
 void op_query_stop_all(void)
@@ -112,6 +121,9 @@ void op_query_stop_all(void)
 		event_free(q->step);
 		free(q);
 	}
+	if (starter)
+		event_free(starter);
+	starter = NULL;
 }
 
 void op_query(struct request *r, json_t *args)
@@ -146,8 +158,17 @@ void op_query(struct request *r, json_t *args)
 		request_fail(r, RP_ERR_INTERNAL, "out of memory");
 		return;
 	}
+	if (!starter)
+		starter = evtimer_new(o->base, starter_cb, NULL);
+	if (!starter) {
+		sqlite3_finalize(q->st);
+		event_free(q->step);
+		free(q);
+		request_fail(r, RP_ERR_INTERNAL, "out of memory");
+		return;
+	}
 	TAILQ_INSERT_TAIL(&queries, q, link);
-	evtimer_add(q->step, &now);
+	evtimer_add(starter, &now);
 }
 
 /* ---- sync -------------------------------------------------------------------------------- */
