@@ -212,21 +212,17 @@ static void arm(struct feed *f, uint64_t ms)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-/* A dropped event, logged within the feed's limit. */
+/* A dropped event, logged within the limit (a relay can send any number). */
 static void log_drop(struct feed *f, const char *fmt, ...)
 {
-	unsigned long long dropped;
-	char msg[300], clean[320];
+	char prefix[200], msg[300];
 	va_list ap;
 
-	if (!log_limit_pass(&f->ll_drop, &dropped))
-		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (dropped)
-		flog(f, LOG_INFO, "... and %llu more dropped events in the last minute", dropped);
-	flog(f, LOG_INFO, "%s", log_clean(msg, clean, sizeof(clean)));
+	snprintf(prefix, sizeof(prefix), "relay %s: live REQ %s: ", f->name, f->sub_id);
+	log_limited(&f->ll_drop, LOG_INFO, (&(const struct log_fields){ .relay = f->name }), prefix, "%s", msg);
 }
 
 static void deliver(struct feed *f, const struct nostr_event *ev)

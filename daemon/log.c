@@ -202,3 +202,20 @@ const char *log_clean(const char *in, char *out, size_t max)
 	out[o < max ? o : max - 1] = '\0';
 	return out;
 }
+
+void log_limited_full(struct log_limit *l, int prio, const struct log_fields *fields, const char *prefix,
+		      const char *file, int line, const char *func, const char *fmt, ...)
+{
+	unsigned long long dropped;
+	char msg[400], clean[420];
+	va_list ap;
+
+	if (!log_limit_pass(l, &dropped))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (dropped)
+		log_full(prio, fields, file, line, func, "%s... and %llu more like this in the last minute", prefix, dropped);
+	log_full(prio, fields, file, line, func, "%s%s", prefix, log_clean(msg, clean, sizeof(clean)));
+}

@@ -61,6 +61,12 @@ struct log_limit {
 bool log_limit_pass(struct log_limit *l, unsigned long long *dropped);
 /* Peer text for a log line: at most max bytes, control characters escaped (\xNN). */
 const char *log_clean(const char *in, char *out, size_t max);
+/* One peer-triggered line through limit l: "PREFIX" + the formatted text, cleaned, preceded
+ * once a window by a count of the lines left out. */
+void log_limited_full(struct log_limit *l, int prio, const struct log_fields *fields, const char *prefix,
+		      const char *file, int line, const char *func, const char *fmt, ...) _printf_(8, 9);
+#define log_limited(l, prio, fields, prefix, ...) \
+	log_limited_full(l, prio, fields, prefix, __FILE__, __LINE__, __func__, __VA_ARGS__)
 
 /* Context helpers. The text keeps its usual prefix ("relay NAME session N: ..."), so stderr
  * and "journalctl" read the same; the journal also gets the fields. Arguments other than

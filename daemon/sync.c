@@ -246,21 +246,17 @@ static void slice_done(struct slice *sl)
 
 /* ---- pages ------------------------------------------------------------------------------ */
 
-/* A dropped event, logged within the relay's limit. */
+/* A dropped event, logged within the limit (a relay can send any number). */
 static void log_drop(struct sync_relay *sr, const char *fmt, ...)
 {
-	unsigned long long dropped;
-	char msg[300], clean[320];
+	char prefix[200], msg[300];
 	va_list ap;
 
-	if (!log_limit_pass(&sr->ll_drop, &dropped))
-		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (dropped)
-		srlog(sr, LOG_INFO, "... and %llu more dropped events in the last minute", dropped);
-	srlog(sr, LOG_INFO, "%s", log_clean(msg, clean, sizeof(clean)));
+	snprintf(prefix, sizeof(prefix), "sync %s: ", sr->name);
+	log_limited(&sr->ll_drop, LOG_INFO, (&(const struct log_fields){ .relay = sr->name }), prefix, "%s", msg);
 }
 
 static void page_finished(struct slice *sl)

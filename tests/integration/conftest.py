@@ -254,6 +254,15 @@ def gen_events(n, seed="relaypool-tests", kind=1, tags=(), since=1700000000, con
     return r.stdout
 
 
+def rss_anon_kib(pid):
+    """A process's anonymous resident memory (heap, not mapped files), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssAnon")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

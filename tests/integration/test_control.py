@@ -13,7 +13,7 @@ import pytest
 
 import re
 
-from conftest import SOURCE_ROOT, Conn, wait_for
+from conftest import rss_anon_kib, SOURCE_ROOT, Conn, wait_for
 
 
 def error_code(reply):
@@ -293,14 +293,6 @@ def test_a_relay_cannot_flood_the_log(fault_factory, daemon_factory):
     assert "\\x07bell" in log and "\\x0ahere" in log and "\x07" not in log
     assert len(log.splitlines()) < 300, len(log.splitlines())
     assert d.stop() == 0
-
-
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon")
 
 
 def test_queries_of_clients_that_never_read_stay_bounded(fault_factory, daemon_factory, workdir):

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from conftest import NODE, RELAY_DIR, RELAYPOOLCTL, TIMEOUT_SCALE, Conn, ctl, gen_events, wait_for
+from conftest import rss_anon_kib, NODE, RELAY_DIR, RELAYPOOLCTL, TIMEOUT_SCALE, Conn, ctl, gen_events, wait_for
 
 FAST_POOL = {"backoff_base": "100ms", "backoff_max": "500ms", "connect_timeout": "2s", "publish_timeout": "5s"}
 
@@ -300,14 +300,6 @@ def test_bad_input_gets_documented_errors(relay_factory, daemon_factory):
         s.close()
     c.close()
     assert d.stop() == 0
-
-
-def rss_anon_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon")
 
 
 def test_a_subscriber_that_never_reads_loses_events_alone(fault_factory, daemon_factory):
