@@ -12,14 +12,15 @@
  * 3: publish, relays; 4: query, sync, outbox ops, publish timeout; 5: stats, metrics, trace;
  * 6: hello's "window", a relay's "reachable", status's pool "window", a publish reply's
  * "not_queued"; 7: subscribe, unsubscribe, subscriptions, live stats; 8: relays' "info" (NIP-11), a publish
- * target's "refused", sessions' NIP-42 "auth", status's "sessions_authenticated"). docs/PROTOCOL.md documents every name here for app developers.
+ * target's "refused", sessions' NIP-42 "auth", status's "sessions_authenticated"; 9: sync's "method",
+ * a sync result's "method", "fallback" and "negentropy"). docs/PROTOCOL.md documents every name here for app developers.
  */
 #ifndef RELAYPOOL_PROTO_H
 #define RELAYPOOL_PROTO_H
 
 #include <stddef.h>
 
-#define RP_PROTO_VERSION 8
+#define RP_PROTO_VERSION 9
 
 #define RP_DEFAULT_SOCKET "/run/relaypool/control.sock"
 #define RP_SOCKET_ENV "RELAYPOOL_SOCKET"

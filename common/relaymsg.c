@@ -71,6 +71,19 @@ int relay_msg_parse(const char *text, size_t len, struct relay_msg *m, const cha
 			return fail(m, why, "AUTH needs [\"AUTH\", <challenge string>]");
 		m->type = RMSG_AUTH;
 		m->message = json_string_value(a1);
+	} else if (strcmp(type, "NEG-MSG") == 0) {
+		if (n != 3 || !whole_string(a1) || !json_is_string(a2))
+			return fail(m, why, "NEG-MSG needs [\"NEG-MSG\", <subscription id>, <hex string>]");
+		m->type = RMSG_NEG_MSG;
+		m->sub_id = json_string_value(a1);
+		m->message = json_string_value(a2);
+		m->message_len = json_string_length(a2);
+	} else if (strcmp(type, "NEG-ERR") == 0) {
+		if (n != 3 || !whole_string(a1) || !json_is_string(a2))
+			return fail(m, why, "NEG-ERR needs [\"NEG-ERR\", <subscription id>, <string>]");
+		m->type = RMSG_NEG_ERR;
+		m->sub_id = json_string_value(a1);
+		m->message = json_string_value(a2);
 	} else {
 		return fail(m, why, "unknown message type");
 	}

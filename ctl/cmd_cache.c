@@ -164,8 +164,8 @@ static void sync_progress(json_t *item, json_t *msg, void *data)
 	}
 	if (!v->tty)
 		return;
-	fprintf(stderr, "\r\033[Ksyncing %s: %lld received, %lld new, %lld pages",
-		json_string_value(json_object_get(item, "relay")),
+	fprintf(stderr, "\r\033[Ksyncing %s (%s): %lld received, %lld new, %lld pages",
+		json_string_value(json_object_get(item, "relay")), json_string_value(json_object_get(item, "method")),
 		(long long)json_integer_value(json_object_get(item, "received")),
 		(long long)json_integer_value(json_object_get(item, "new")),
 		(long long)json_integer_value(json_object_get(item, "pages")));
@@ -177,17 +177,32 @@ static void sync_table(const json_t *relays)
 	size_t i;
 	json_t *r;
 
-	printf("%-14s %-8s %9s %9s %10s %8s %6s %9s\n", "RELAY", "STATUS", "RECEIVED", "NEW", "DUPLICATES", "INVALID",
-	       "PAGES", "DURATION");
+	printf("%-14s %-8s %-10s %9s %9s %10s %8s %6s %9s\n", "RELAY", "STATUS", "METHOD", "RECEIVED", "NEW",
+	       "DUPLICATES", "INVALID", "PAGES", "DURATION");
 	json_array_foreach(relays, i, r) {
-		printf("%-14s %-8s %9lld %9lld %10lld %8lld %6lld %8.1fs\n", json_string_value(json_object_get(r, "relay")),
-		       json_string_value(json_object_get(r, "status")),
+		json_t *neg = json_object_get(r, "negentropy");
+		printf("%-14s %-8s %-10s %9lld %9lld %10lld %8lld %6lld %8.1fs\n",
+		       json_string_value(json_object_get(r, "relay")), json_string_value(json_object_get(r, "status")),
+		       json_string_value(json_object_get(r, "method")),
 		       (long long)json_integer_value(json_object_get(r, "received")),
 		       (long long)json_integer_value(json_object_get(r, "new")),
 		       (long long)json_integer_value(json_object_get(r, "duplicates")),
 		       (long long)json_integer_value(json_object_get(r, "invalid")),
 		       (long long)json_integer_value(json_object_get(r, "pages")),
 		       (double)json_integer_value(json_object_get(r, "duration_ms")) / 1000.0);
+		if (neg)
+			printf("  negentropy: %lld ids only here, %lld only at the relay (%lld not sent), %lld round trips, "
+			       "%lld bytes, %lld chunk%s\n",
+			       (long long)json_integer_value(json_object_get(neg, "have")),
+			       (long long)json_integer_value(json_object_get(neg, "need")),
+			       (long long)json_integer_value(json_object_get(neg, "missing")),
+			       (long long)json_integer_value(json_object_get(neg, "rounds")),
+			       (long long)json_integer_value(json_object_get(neg, "bytes")),
+			       (long long)json_integer_value(json_object_get(neg, "chunks")),
+			       json_integer_value(json_object_get(neg, "chunks")) == 1 ? "" : "s");
+		if (json_object_get(r, "fallback"))
+			printf("  REQ %s: %s\n", json_object_get(r, "negentropy") ? "after" : "because",
+			       json_string_value(json_object_get(r, "fallback")));
 		if (json_object_get(r, "error"))
 			printf("  error: %s\n", json_string_value(json_object_get(r, "error")));
 	}
@@ -211,6 +226,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		{ "relay", required_argument, NULL, 'r' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "since", required_argument, NULL, 's' },
+		{ "method", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -224,7 +240,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		return RP_EXIT_OK;
 	}
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+g:r:f:s:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+g:r:f:s:m:", opts, NULL)) != -1) {
 		json_t *f;
 		long long t;
 		switch (c) {
@@ -248,6 +264,13 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 				return usage(&cmd_sync, "--since expects a unix time");
 			}
 			json_object_set_new(args, "since", json_integer(t));
+			break;
+		case 'm':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "negentropy") && strcmp(optarg, "req")) {
+				json_decref(args);
+				return usage(&cmd_sync, "--method expects auto, negentropy or req");
+			}
+			json_object_set_new(args, "method", json_string(optarg));
 			break;
 		default:
 			json_decref(args);
@@ -394,19 +417,29 @@ const struct command cmd_query = {
 };
 
 const struct command cmd_sync = {
-	"sync", run_sync, "--group G | --relay R --filter JSON [--since T]",
+	"sync", run_sync, "--group G | --relay R --filter JSON [--since T] [--method auto|negentropy|req]",
 	"bring the cache up to date with relays",
-	"Fetches events from relays into the cache: for each relay, REQ with the filter from the\n"
-	"saved cursor (minus [pool] sync_overlap), paginated until exhausted; large first syncs\n"
-	"run in time slices in parallel. Every event is verified and stored; the cursor advances\n"
-	"only when the whole window is stored, so an interrupted sync leaves no gap. A group sync\n"
-	"uses the group's relays and filter. Prints per relay: received, new, duplicates,\n"
-	"invalid, pages, duration (a progress line on a terminal).\n"
+	"Fetches events from relays into the cache. Two methods:\n"
+	"- negentropy (NIP-77): the cache's (created_at, id) set for the filter is reconciled\n"
+	"  with the relay's in a few round trips, over the whole window (the filter's since, or\n"
+	"  --since), and only the events the cache lacks are fetched, by id. Finds what REQ\n"
+	"  misses: events that reached the relay late with an old created_at, events the cache\n"
+	"  lost, and any number of events sharing one second.\n"
+	"- req: REQ with the filter from the saved cursor (minus [pool] sync_overlap), paginated\n"
+	"  until exhausted; large first syncs run in time slices in parallel.\n"
+	"auto (the default) uses negentropy where the relay's NIP-11 document lists 77, or, when\n"
+	"the relay has no document, tries it; a NEG-ERR, a NOTICE in answer or no answer falls\n"
+	"back to req. Every event is verified and stored; the cursor advances only when the\n"
+	"whole window is stored, so an interrupted sync leaves no gap. A group sync uses the\n"
+	"group's relays and filter. Prints per relay: the method, received, new, duplicates,\n"
+	"invalid, pages, duration, and for negentropy the ids only here / only at the relay,\n"
+	"round trips and bytes (a progress line on a terminal).\n"
 	"\n"
 	"  -g, --group G       the relays and filter of [group G]\n"
 	"  -r, --relay R       one relay (name or URL), with --filter\n"
 	"  -f, --filter JSON   a NIP-01 filter\n"
 	"  -s, --since T       start at unix time T instead of the cursor\n"
+	"  -m, --method M      auto (default), negentropy (fail where the relay lacks it) or req\n"
 	"\n"
 	"Exit 1 if any relay failed (its cursor did not move); safe to run from cron.\n",
 };

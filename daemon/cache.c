@@ -567,3 +567,56 @@ int cache_query_id(sqlite3_stmt *st, uint8_t id[32])
 	memcpy(id, sqlite3_column_blob(st, 1), 32);
 	return 0;
 }
+
+int cache_keys(struct cache *c, const json_t *filter, long long limit, sqlite3_stmt **out, char **why)
+{
+	struct sql q = { .binds = json_array() };
+	json_t *arr = json_pack("[O]", filter), *lim;
+	int r = -EINVAL;
+
+	*why = NULL;
+	*out = NULL;
+	if (check_sizes(arr, why) < 0)
+		goto done;
+	sql_add(&q, "SELECT created_at, id FROM events WHERE rid IN (");
+	filter_sql(&q, (json_t *)filter);
+	sql_add(&q, ") ORDER BY created_at DESC, id DESC LIMIT ?");
+	lim = json_integer(limit);
+	bind_later(&q, "i", lim);
+	json_decref(lim);
+	if (q.err) {
+		r = q.err;
+		goto done;
+	}
+	if (sqlite3_prepare_v2(db_handle(c->db), q.text, -1, out, NULL) != SQLITE_OK) {
+		set_why(why, "cannot read the cache's keys: %s", sqlite3_errmsg(db_handle(c->db)));
+		r = -EIO;
+		goto done;
+	}
+	if (bind_all(*out, q.binds) < 0) {
+		sqlite3_finalize(*out);
+		*out = NULL;
+		set_why(why, "cannot bind the query's values");
+		r = -EIO;
+		goto done;
+	}
+	r = 0;
+done:
+	json_decref(arr);
+	free(q.text);
+	json_decref(q.binds);
+	return r;
+}
+
+int cache_keys_next(sqlite3_stmt *st, int64_t *created_at, uint8_t id[32])
+{
+	int r = sqlite3_step(st);
+
+	if (r == SQLITE_DONE)
+		return 0;
+	if (r != SQLITE_ROW || sqlite3_column_bytes(st, 1) != 32)
+		return -EIO;
+	*created_at = sqlite3_column_int64(st, 0);
+	memcpy(id, sqlite3_column_blob(st, 1), 32);
+	return 1;
+}

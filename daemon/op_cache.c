@@ -178,6 +178,7 @@ void op_sync(struct request *r, json_t *args)
 	struct opctx *o = opctx_of(r);
 	json_t *group = json_object_get(args, "group"), *relay = json_object_get(args, "relay");
 	json_t *filter = json_object_get(args, "filter"), *since = json_object_get(args, "since");
+	json_t *method = json_object_get(args, "method");
 	struct sync_params p = { .progress = json_is_true(json_object_get(args, "progress")) };
 	struct relay *rels[1024];
 	size_t n = 0;
@@ -186,6 +187,10 @@ void op_sync(struct request *r, json_t *args)
 	if (!!group == !!relay) {
 		request_fail(r, group ? RP_ERR_INVALID_FIELD : RP_ERR_MISSING_FIELD,
 			     "a sync needs either \"group\" or \"relay\" (with \"filter\")");
+		return;
+	}
+	if (method && sync_method_parse(json_string_value(method), &p.method) < 0) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "field \"method\" must be \"auto\", \"negentropy\" or \"req\"");
 		return;
 	}
 	if (since) {

@@ -51,6 +51,7 @@ static const struct field_def sync_fields[] = {
 	{ "filter", FT_OBJECT, false },
 	{ "since", FT_INTEGER, false },
 	{ "progress", FT_BOOL, false },
+	{ "method", FT_STRING, false },
 	{ NULL, 0, false },
 };
 

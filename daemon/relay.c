@@ -610,6 +610,18 @@ struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_
 	return session_subscribe(s, id, filters, h, arg, err);
 }
 
+struct session_sub *relay_neg_open(struct relay *r, const char *id, const json_t *filter, const char *hex,
+				   unsigned reserve, const struct sub_handler *h, void *arg, int *err)
+{
+	struct session *s = r->retired ? NULL : pick_session(r, PICK_REQ, reserve);
+
+	if (!s) {
+		*err = -EAGAIN;
+		return NULL;
+	}
+	return session_neg_open(s, id, filter, hex, h, arg, err);
+}
+
 void relay_unsubscribe(struct session_sub *sub)
 {
 	session_sub_close(sub);

@@ -111,7 +111,10 @@ void relay_note_quorum_decider(struct relay *r);
  * NULL with *err = -EAGAIN when no session has room now. */
 struct session_sub *relay_subscribe(struct relay *r, const char *id, const json_t *filters, unsigned reserve,
 				    const struct sub_handler *h, void *arg, int *err);
-/* Ends a subscription we no longer want (CLOSE); no callback runs. */
+/* Opens a NIP-77 reconciliation (NEG-OPEN) on a session as relay_subscribe places a REQ. */
+struct session_sub *relay_neg_open(struct relay *r, const char *id, const json_t *filter, const char *hex,
+				   unsigned reserve, const struct sub_handler *h, void *arg, int *err);
+/* Ends a subscription we no longer want (CLOSE, or NEG-CLOSE); no callback runs. */
 void relay_unsubscribe(struct session_sub *sub);
 
 /* ---- NIP-11 ------------------------------------------------------------------------------------ */
@@ -124,6 +127,9 @@ const struct relay_limits *relay_limits(const struct relay *r);
 unsigned relay_max_subscriptions(const struct relay *r);
 /* {"fetched_at", "error", "document", "limits"} for relays --info. */
 json_t *relay_info_json(const struct relay *r);
+/* Whether the relay's NIP-11 document lists nip in supported_nips: 1 yes, 0 no, -1 not
+ * known (no document yet, or no supported_nips array in it). */
+int relay_supports_nip(const struct relay *r, int nip);
 
 /* ---- views ---------------------------------------------------------------------------------- */
 

@@ -1,5 +1,6 @@
 /* relay_view.c - what others may read of a relay: its name, URL, options, sessions and the
  * relay_view of its figures. Read-only; relay.c owns every change. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -111,4 +112,18 @@ json_t *relay_info_json(const struct relay *r)
 	if (r->limits_cfg)
 		json_object_set_new(o, "configured_limits", json_incref(r->limits_cfg));
 	return o;
+}
+
+int relay_supports_nip(const struct relay *r, int nip)
+{
+	json_t *nips = r->info ? json_object_get(r->info, "supported_nips") : NULL, *v;
+	size_t i;
+
+	if (!json_is_array(nips))
+		return -1;
+	json_array_foreach(nips, i, v)
+		if ((json_is_integer(v) && json_integer_value(v) == nip) ||
+		    (json_is_string(v) && atoi(json_string_value(v)) == nip))
+			return 1;
+	return 0;
 }

@@ -22,59 +22,13 @@
 #include "log.h"
 #include "relaymsg.h"
 #include "session.h"
+#include "session_impl.h"
 #include "ws.h"
 
 /* A session that stayed up this long resets its backoff. */
 #define STABLE_USEC (10 * 1000000ULL)
 
-struct session_sub {
-	struct session *s;
-	char id[32];
-	const struct sub_handler *h;
-	void *arg;
-	char *req;           /* the REQ as sent, to send again after an AUTH */
-	bool auth_retried;   /* closed with "auth-required:" once already */
-	bool awaiting_auth;  /* closed with "auth-required:"; sent again once the AUTH is accepted */
-	LIST_ENTRY(session_sub) link;
-};
 
-struct session {
-	struct session_env env;
-	char name[80];
-	unsigned index;
-	const struct session_ops *ops;
-	void *owner;
-	struct wsurl url;
-	char url_text[1400]; /* normal form, for log lines */
-	bool tls_verify;
-	struct pool_opts opts;
-
-	enum session_state state;
-	bool stop_after_close;
-	struct ws *ws;
-	struct gate_waiter gw;
-	struct event *timer;    /* backoff, or a failure to report from the loop */
-	struct event *deadline; /* the oldest in-flight event's deadline */
-	uint64_t ready_since_us;
-	unsigned attempt; /* consecutive failed attempts, for backoff */
-	char last_error[256];
-	enum session_auth auth; /* NIP-42 on the current connection */
-	uint8_t auth_id[32];
-	char auth_note[256]; /* why a challenge is unanswered, or the relay's refusal */
-	struct log_limit ll_protocol, ll_unknown_sub, ll_auth; /* what the relay can make us log */
-
-	TAILQ_HEAD(session_send_list_, session_send) inflight; /* by deadline, soonest first */
-	unsigned n_inflight;
-	struct idmap *by_id;
-	LIST_HEAD(, session_sub) subs;
-	unsigned n_subs;
-
-	struct session_counters c;
-	struct ws_counters wc; /* connections that ended, summed */
-	struct integral inflight_time, busy_time, connected_time;
-	uint64_t oks;
-	double ok_sum_us;
-};
 
 #define slog(s, prio, fmt, ...) log_session(prio, (s)->name, (s)->index, fmt, ##__VA_ARGS__)
 
@@ -220,27 +174,24 @@ static void lose_subs(struct session *s)
 	}
 }
 
-struct session_sub *session_subscribe(struct session *s, const char *id, const json_t *filters,
-				      const struct sub_handler *h, void *arg, int *err)
+/* Sends text (taken over) and registers the subscription. */
+static struct session_sub *add_sub(struct session *s, const char *id, char *text, bool neg,
+				   const struct sub_handler *h, void *arg, int *err)
 {
 	struct session_sub *sub;
-	json_t *req, *f;
-	char *text;
-	size_t i;
 	int r;
 
+	if (!text) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	if (!session_usable(s)) {
+		free(text);
 		*err = -ENOTCONN;
 		return NULL;
 	}
 	sub = calloc(1, sizeof(*sub));
-	req = json_pack("[s, s]", "REQ", id);
-	json_array_foreach(filters, i, f)
-		json_array_append(req, f);
-	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	if (!sub || !text) {
-		free(sub);
+	if (!sub) {
 		free(text);
 		*err = -ENOMEM;
 		return NULL;
@@ -253,6 +204,7 @@ struct session_sub *session_subscribe(struct session *s, const char *id, const j
 		return NULL;
 	}
 	sub->req = text;
+	sub->neg = neg;
 	snprintf(sub->id, sizeof(sub->id), "%s", id);
 	sub->s = s;
 	sub->h = h;
@@ -263,13 +215,56 @@ struct session_sub *session_subscribe(struct session *s, const char *id, const j
 	return sub;
 }
 
+struct session_sub *session_subscribe(struct session *s, const char *id, const json_t *filters,
+				      const struct sub_handler *h, void *arg, int *err)
+{
+	json_t *req = json_pack("[s, s]", "REQ", id), *f;
+	char *text;
+	size_t i;
+
+	json_array_foreach(filters, i, f)
+		json_array_append(req, f);
+	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	return add_sub(s, id, text, false, h, arg, err);
+}
+
+struct session_sub *session_neg_open(struct session *s, const char *id, const json_t *filter, const char *hex,
+				     const struct sub_handler *h, void *arg, int *err)
+{
+	json_t *msg = json_pack("[s, s, O, s]", "NEG-OPEN", id, filter, hex);
+	char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+	json_decref(msg);
+	return add_sub(s, id, text, true, h, arg, err);
+}
+
+int session_neg_send(struct session_sub *sub, const char *hex, size_t len)
+{
+	struct session *s = sub->s;
+	size_t cap = len + strlen(sub->id) + 32;
+	char *text;
+	int n, r;
+
+	if (!session_usable(s))
+		return -ENOTCONN;
+	text = malloc(cap);
+	if (!text)
+		return -ENOMEM;
+	/* ids are ours (no quotes or escapes), hex needs none */
+	n = snprintf(text, cap, "[\"NEG-MSG\",\"%s\",\"%.*s\"]", sub->id, (int)len, hex);
+	r = ws_send_text(s->ws, text, (size_t)n);
+	free(text);
+	return r;
+}
+
 void session_sub_close(struct session_sub *sub)
 {
 	struct session *s = sub->s;
 	char msg[64];
 
 	if (s->state == SESSION_READY) {
-		int n = snprintf(msg, sizeof(msg), "[\"CLOSE\",\"%s\"]", sub->id);
+		int n = snprintf(msg, sizeof(msg), "[\"%s\",\"%s\"]", sub->neg ? "NEG-CLOSE" : "CLOSE", sub->id);
 		ws_send_text(s->ws, msg, (size_t)n);
 	}
 	remove_sub(sub);
@@ -463,11 +458,15 @@ static void handle_ok(struct session *s, const struct relay_msg *m)
 /* EVENT, EOSE and CLOSED belong to a subscription; others are counted and dropped. */
 static void handle_sub_message(struct session *s, const struct relay_msg *m)
 {
-	const char *id = m->sub_id, *type = m->type == RMSG_EVENT ? "EVENT" : m->type == RMSG_EOSE ? "EOSE" : "CLOSED";
+	static const char *const names[] = { [RMSG_EVENT] = "EVENT", [RMSG_EOSE] = "EOSE", [RMSG_CLOSED] = "CLOSED",
+					     [RMSG_NEG_MSG] = "NEG-MSG", [RMSG_NEG_ERR] = "NEG-ERR" };
+	const char *id = m->sub_id, *type = names[m->type];
 	bool is_event = m->type == RMSG_EVENT, is_eose = m->type == RMSG_EOSE;
 	struct session_sub *sub;
 
 	sub = find_sub(s, id);
+	if (sub && sub->neg != (m->type == RMSG_NEG_MSG || m->type == RMSG_NEG_ERR))
+		sub = NULL; /* a REQ's id in a NEG message, or the reverse: not for it */
 	if (!sub) {
 		unsigned long long dropped;
 		char clean[80];
@@ -479,7 +478,15 @@ static void handle_sub_message(struct session *s, const struct relay_msg *m)
 		}
 		return;
 	}
-	if (is_event) {
+	if (m->type == RMSG_NEG_MSG) {
+		sub->neg_answered = true;
+		sub->h->on_neg_msg(sub->arg, m->message, m->message_len);
+	} else if (m->type == RMSG_NEG_ERR) {
+		const struct sub_handler *h = sub->h;
+		void *arg = sub->arg;
+		remove_sub(sub);
+		h->on_neg_err(arg, m->message);
+	} else if (is_event) {
 		s->c.events_in++;
 		sub->h->on_event(sub->arg, m->event);
 	} else if (is_eose) {
@@ -501,6 +508,28 @@ static void handle_sub_message(struct session *s, const struct relay_msg *m)
 	}
 }
 
+/* A NOTICE while a NEG-OPEN has no answer yet: most likely the relay's word that it does
+ * not know the message (strfry: "ERROR: bad msg: unknown cmd"). The reconciliation ends, and
+ * its owner falls back to REQ, which is never wrong, only slower. */
+static void neg_notice(struct session *s, const char *msg)
+{
+	struct session_sub *sub;
+	char why[400];
+
+	snprintf(why, sizeof(why), "NOTICE: %s", msg);
+	for (;;) {
+		LIST_FOREACH(sub, &s->subs, link)
+			if (sub->neg && !sub->neg_answered)
+				break;
+		if (!sub)
+			return;
+		const struct sub_handler *h = sub->h;
+		void *arg = sub->arg;
+		remove_sub(sub);
+		h->on_neg_err(arg, why);
+	}
+}
+
 static void ws_message(void *arg, const char *text, size_t len)
 {
 	struct session *s = arg;
@@ -517,11 +546,14 @@ static void ws_message(void *arg, const char *text, size_t len)
 		break;
 	case RMSG_NOTICE:
 		s->c.notices++;
+		neg_notice(s, m.message);
 		s->ops->notice(s->owner, s, m.message);
 		break;
 	case RMSG_EVENT:
 	case RMSG_EOSE:
 	case RMSG_CLOSED:
+	case RMSG_NEG_MSG:
+	case RMSG_NEG_ERR:
 		handle_sub_message(s, &m);
 		break;
 	case RMSG_AUTH:
@@ -556,22 +588,12 @@ static void ended(struct session *s, bool connect_failed)
 	schedule_backoff(s);
 }
 
-/* Adds a finished connection's counters to the session's. */
-static void add_counters(struct ws_counters *sum, const struct ws_counters *c)
-{
-	sum->bytes_in += c->bytes_in;
-	sum->bytes_out += c->bytes_out;
-	sum->pings += c->pings;
-	sum->pong_timeouts += c->pong_timeouts;
-	sum->oversize += c->oversize;
-	sum->violations += c->violations;
-}
 
 static void drop_ws(struct session *s)
 {
 	if (!s->ws)
 		return;
-	add_counters(&s->wc, ws_counters(s->ws));
+	session_add_counters(&s->wc, ws_counters(s->ws));
 	ws_free(s->ws);
 	s->ws = NULL;
 }
@@ -781,93 +803,4 @@ void session_configure(struct session *s, const struct wsurl *url, bool tls_veri
 void session_set_index(struct session *s, unsigned index)
 {
 	s->index = index;
-}
-
-/* ---- views ------------------------------------------------------------------------------- */
-
-enum session_state session_state(const struct session *s)
-{
-	return s->state;
-}
-
-unsigned session_index(const struct session *s)
-{
-	return s->index;
-}
-
-bool session_usable(const struct session *s)
-{
-	return s->state == SESSION_READY && !s->stop_after_close && s->ws;
-}
-
-unsigned session_inflight(const struct session *s)
-{
-	return s->n_inflight;
-}
-
-unsigned session_subs(const struct session *s)
-{
-	return s->n_subs;
-}
-
-const char *session_last_error(const struct session *s)
-{
-	return s->last_error;
-}
-
-double session_rtt_ms(const struct session *s)
-{
-	return s->ws && s->state == SESSION_READY ? ws_rtt_ms(s->ws) : -1;
-}
-
-void session_view(const struct session *s, struct session_view *v)
-{
-	*v = (struct session_view){
-		.index = s->index,
-		.state = s->state,
-		.inflight = s->n_inflight,
-		.subs = s->n_subs,
-		.rtt_ms = session_rtt_ms(s),
-		.last_error = s->last_error,
-		.inflight_time = &s->inflight_time,
-		.busy_time = &s->busy_time,
-		.connected_time = &s->connected_time,
-		.oks = s->oks,
-		.ok_sum_us = s->ok_sum_us,
-		.connects = s->c.connects,
-	};
-}
-
-json_t *session_json(const struct session *s)
-{
-	double rtt = session_rtt_ms(s);
-	struct ws_counters w = s->wc;
-
-	if (s->ws)
-		add_counters(&w, ws_counters(s->ws));
-	json_t *o = json_pack("{s:i, s:s, s:i, s:s?}", "index", (int)s->index, "state", session_state_name(s->state),
-			      "inflight", (int)s->n_inflight, "last_error", s->last_error[0] ? s->last_error : NULL);
-
-	json_object_set_new(o, "rtt_ms", rtt >= 0 ? json_real(rtt) : json_null());
-	json_object_set_new(o, "subscriptions", json_integer(s->n_subs));
-	json_object_set_new(o, "auth", json_string(session_auth_name(s->auth)));
-	if (s->auth_note[0])
-		json_object_set_new(o, "auth_error", json_string(s->auth_note));
-	if (s->state == SESSION_READY)
-		json_object_set_new(o, "ready_for_s", json_real((double)(clock_now_us() - s->ready_since_us) / 1e6));
-	json_object_set_new(o, "counters",
-			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "connects",
-				      (json_int_t)s->c.connects, "disconnects", (json_int_t)s->c.disconnects,
-				      "connect_failures", (json_int_t)s->c.connect_failures, "sent", (json_int_t)s->c.sent,
-				      "oks", (json_int_t)s->c.oks, "notices", (json_int_t)s->c.notices, "protocol_errors",
-				      (json_int_t)(s->c.protocol_errors + w.violations), "unknown_oks",
-				      (json_int_t)s->c.unknown_oks, "oversize", (json_int_t)w.oversize, "pong_timeouts",
-				      (json_int_t)w.pong_timeouts, "bytes_in", (json_int_t)w.bytes_in, "bytes_out",
-				      (json_int_t)w.bytes_out, "reqs", (json_int_t)s->c.reqs, "events_in",
-				      (json_int_t)s->c.events_in));
-	json_object_set_new(json_object_get(o, "counters"), "auth",
-			    json_pack("{s:I, s:I, s:I, s:I}", "challenges", (json_int_t)s->c.auth_challenges, "accepted",
-				      (json_int_t)s->c.auths, "refused", (json_int_t)s->c.auth_failures, "reqs_resent",
-				      (json_int_t)s->c.reqs_after_auth));
-	return o;
 }

@@ -90,6 +90,11 @@ struct sub_handler {
 	void (*on_eose)(void *arg);
 	void (*on_closed)(void *arg, const char *message); /* the relay ended it with CLOSED */
 	void (*on_lost)(void *arg);                         /* the session went away */
+	/* NIP-77 (session_neg_open only): the relay's NEG-MSG (hex, not yet checked), and its
+	 * end: NEG-ERR, or a NOTICE while no NEG-MSG had come (a relay that does not know
+	 * NEG-OPEN); the reconciliation is already gone when on_neg_err runs. */
+	void (*on_neg_msg)(void *arg, const char *hex, size_t len);
+	void (*on_neg_err)(void *arg, const char *reason);
 };
 struct session_sub;
 
@@ -138,7 +143,13 @@ void session_forget(struct session_send *sent);
  * -ENOTCONN or -ENOMEM. The handle stays valid until a callback ends it or it is closed. */
 struct session_sub *session_subscribe(struct session *s, const char *id, const json_t *filters,
 				      const struct sub_handler *h, void *arg, int *err);
-/* Ends a subscription we no longer want (sends CLOSE); no callback runs. */
+/* Opens a NIP-77 reconciliation: ["NEG-OPEN", id, filter, hex]. Like session_subscribe;
+ * the handler needs on_neg_msg and on_neg_err. */
+struct session_sub *session_neg_open(struct session *s, const char *id, const json_t *filter, const char *hex,
+				     const struct sub_handler *h, void *arg, int *err);
+/* ["NEG-MSG", id, hex] on an open reconciliation: 0, -ENOTCONN or -ENOMEM. */
+int session_neg_send(struct session_sub *sub, const char *hex, size_t len);
+/* Ends a subscription we no longer want (sends CLOSE, or NEG-CLOSE); no callback runs. */
 void session_sub_close(struct session_sub *sub);
 const struct session *session_sub_session(const struct session_sub *sub);
 /* A CLOSED message that says "later" (rate-limited:, too many subscriptions): worth a retry. */

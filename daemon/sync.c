@@ -20,6 +20,7 @@
 #include "db.h"
 #include "filter.h"
 #include "log.h"
+#include "negsync.h"
 #include "relay.h"
 #include "request.h"
 #include "sync.h"
@@ -59,6 +60,11 @@ struct sync_relay {
 	int64_t relay_id;
 	char *key; /* filter_key: the cursor's name */
 	int64_t window_since, window_until;
+	int64_t req_since; /* where REQ pagination starts (cursor - overlap, or --since) */
+	struct negsync *ns; /* the NIP-77 reconciliation while it runs */
+	bool negentropy;    /* this relay was (or is being) reconciled by NIP-77 */
+	char fallback[400]; /* why NIP-77 was not used or given up ("" if it was not tried) */
+	struct negsync_stats neg;
 	struct slice slices[MAX_SLICES];
 	unsigned n_slices, slices_done;
 	unsigned long long received, fresh, duplicates, invalid, pages;
@@ -83,6 +89,7 @@ struct sync_run {
 	bool have_since;
 	int64_t since;
 	bool progress;
+	enum sync_method method;
 	struct event *progress_timer;
 	unsigned in_verify; /* events out for verification: the run lives until they are back */
 	size_t n, n_done;
@@ -102,6 +109,7 @@ static unsigned long long sub_counter;
 
 static void next_page(struct slice *sl);
 static void log_drop(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
+static void neg_end(struct sync_relay *sr);
 static void target_failed(struct sync_relay *sr, const char *fmt, ...) _printf_(2, 3);
 
 /* ---- the run ------------------------------------------------------------------------------- */
@@ -115,6 +123,24 @@ static json_t *target_result(const struct sync_relay *sr)
 			      (json_int_t)sr->duplicates, "invalid", (json_int_t)sr->invalid, "pages", (json_int_t)sr->pages,
 			      "since", (json_int_t)sr->window_since, "until", (json_int_t)sr->window_until,
 			      "duration_ms", (json_int_t)((end - sr->started_us) / 1000));
+	const struct negsync_stats *ns = sr->ns ? negsync_stats(sr->ns) : &sr->neg;
+
+	if (sr->ns) {
+		/* still reconciling: its counts so far */
+		json_object_set_new(o, "received", json_integer((json_int_t)(sr->received + ns->received)));
+		json_object_set_new(o, "new", json_integer((json_int_t)(sr->fresh + ns->fresh)));
+		json_object_set_new(o, "duplicates", json_integer((json_int_t)(sr->duplicates + ns->duplicates)));
+		json_object_set_new(o, "invalid", json_integer((json_int_t)(sr->invalid + ns->invalid)));
+	}
+	json_object_set_new(o, "method", json_string(sr->negentropy && !sr->n_slices ? "negentropy" : "req"));
+	if (sr->fallback[0])
+		json_object_set_new(o, "fallback", json_string(sr->fallback));
+	if (sr->negentropy)
+		json_object_set_new(o, "negentropy",
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "have", (json_int_t)ns->have, "need",
+					      (json_int_t)ns->need, "missing", (json_int_t)ns->missing, "rounds",
+					      (json_int_t)ns->rounds, "bytes", (json_int_t)ns->bytes, "chunks",
+					      (json_int_t)ns->chunks, "fetches", (json_int_t)ns->fetches));
 	if (sr->failed)
 		json_object_set_new(o, "error", json_string(sr->error));
 	return o;
@@ -127,6 +153,7 @@ static void run_free(struct sync_run *run)
 		for (unsigned k = 0; k < MAX_SLICES; k++)
 			if (sr->slices[k].timer)
 				event_free(sr->slices[k].timer);
+		negsync_free(sr->ns);
 		relay_unref(sr->relay);
 		free(sr->name);
 		free(sr->url);
@@ -208,6 +235,7 @@ static void target_failed(struct sync_relay *sr, const char *fmt, ...)
 	vsnprintf(sr->error, sizeof(sr->error), fmt, ap);
 	va_end(ap);
 	sr->failed = true;
+	neg_end(sr);
 	for (unsigned i = 0; i < sr->n_slices; i++)
 		stop_slice(&sr->slices[i]);
 	srlog(sr, LOG_WARNING, "failed, cursor unchanged: %s", sr->error);
@@ -223,20 +251,29 @@ static void cursor_committed(void *arg, int err)
 		target_failed(sr, "the cache could not save the events or the cursor");
 		return;
 	}
-	srlog(sr, LOG_INFO, "done: %llu received, %llu new, %llu duplicates, %llu invalid, %llu pages; cursor %lld",
-	      sr->received, sr->fresh, sr->duplicates, sr->invalid, sr->pages, (long long)sr->window_until);
+	srlog(sr, LOG_INFO, "done (%s): %llu received, %llu new, %llu duplicates, %llu invalid, %llu pages; cursor %lld",
+	      sr->negentropy && !sr->n_slices ? "negentropy" : "req", sr->received, sr->fresh, sr->duplicates, sr->invalid,
+	      sr->pages, (long long)sr->window_until);
 	target_done(sr);
 }
+
+static void window_complete(struct sync_relay *sr);
 
 static void slice_done(struct slice *sl)
 {
 	struct sync_relay *sr = sl->sr;
-	struct syncer *S = sr->run->S;
 
 	sl->done = true;
 	stop_slice(sl);
 	if (++sr->slices_done < sr->n_slices)
 		return;
+	window_complete(sr);
+}
+
+static void window_complete(struct sync_relay *sr)
+{
+	struct syncer *S = sr->run->S;
+
 	/* Every event of the window is stored (in this batch or an earlier one): the cursor
 	 * moves in the same or a later commit, never before the events. */
 	if (cache_set_cursor(S->env.cache, sr->relay_id, sr->key, sr->window_until) < 0 ||
@@ -487,13 +524,114 @@ static void make_slices(struct sync_relay *sr, unsigned sessions)
 	sr->n_slices = n;
 }
 
+/* REQ pagination over [req_since, window_until]. */
+static void req_begin(struct sync_relay *sr)
+{
+	struct syncer *S = sr->run->S;
+
+	sr->window_since = sr->req_since;
+	make_slices(sr, relay_opts(sr->relay)->sessions);
+	for (unsigned i = 0; i < sr->n_slices; i++) {
+		sr->slices[i].timer = evtimer_new(S->env.base, slice_timer_cb, &sr->slices[i]);
+		if (!sr->slices[i].timer) {
+			target_failed(sr, "out of memory");
+			return;
+		}
+	}
+	srlog(sr, LOG_INFO, "REQ window %lld..%lld in %u slice%s", (long long)sr->window_since,
+	      (long long)sr->window_until, sr->n_slices, sr->n_slices == 1 ? "" : "s");
+	if (sr->window_until < sr->window_since) {
+		/* An empty window: nothing to fetch, the cursor stays. */
+		target_done(sr);
+		return;
+	}
+	for (unsigned i = 0; i < sr->n_slices && !sr->done; i++)
+		next_page(&sr->slices[i]);
+}
+
+/* ---- NIP-77 --------------------------------------------------------------------------------- */
+
+/* The reconciliation's figures are kept, its counts join the relay's. */
+static void neg_end(struct sync_relay *sr)
+{
+	const struct negsync_stats *st;
+
+	if (!sr->ns)
+		return;
+	st = negsync_stats(sr->ns);
+	sr->neg = *st;
+	sr->received += st->received;
+	sr->fresh += st->fresh;
+	sr->duplicates += st->duplicates;
+	sr->invalid += st->invalid;
+	negsync_free(sr->ns);
+	sr->ns = NULL;
+}
+
+static void neg_done(void *arg)
+{
+	struct sync_relay *sr = arg;
+
+	neg_end(sr);
+	window_complete(sr);
+}
+
+static void neg_failed(void *arg, const char *why, bool answered)
+{
+	struct sync_relay *sr = arg;
+
+	neg_end(sr);
+	if (sr->run->method == SYNC_NEGENTROPY) {
+		target_failed(sr, "negentropy: %s", why);
+		return;
+	}
+	/* auto: REQ is never wrong, only slower; what NIP-77 stored stays stored. */
+	snprintf(sr->fallback, sizeof(sr->fallback), "%s%s", answered ? "negentropy failed: " : "", why);
+	srlog(sr, LOG_INFO, "falling back to REQ: %s", sr->fallback);
+	req_begin(sr);
+}
+
+static const struct negsync_ops neg_ops = {
+	.done = neg_done,
+	.failed = neg_failed,
+};
+
+/* NIP-77 over the whole window (the filter's since, or --since): the cursor does not limit
+ * it, because finding what the cursor missed (late events with old timestamps, a cache that
+ * lost some) is what it is for, and it costs fingerprints, not events. */
+static void neg_begin(struct sync_relay *sr, int64_t since, bool probe)
+{
+	struct sync_run *run = sr->run;
+	struct syncer *S = run->S;
+	const struct negsync_env env = { S->env.base, S->env.db, S->env.cache, S->env.verifier };
+	const struct negsync_params p = {
+		.filter = run->filter,
+		.since = since,
+		.until = sr->window_until,
+		.relay_id = sr->relay_id,
+		.probe = probe,
+	};
+
+	sr->negentropy = true;
+	sr->window_since = since;
+	srlog(sr, LOG_INFO, "negentropy window %lld..%lld%s", (long long)since, (long long)sr->window_until,
+	      probe ? " (probing for NIP-77)" : "");
+	if (sr->window_until < since) {
+		target_done(sr);
+		return;
+	}
+	if (negsync_start(&env, sr->relay, &p, &neg_ops, sr, &sr->ns) < 0)
+		target_failed(sr, "out of memory");
+}
+
 static int target_begin(struct sync_relay *sr)
 {
 	struct sync_run *run = sr->run;
 	struct syncer *S = run->S;
 	struct relay *r = sr->relay;
 	json_t *fs = json_object_get(run->filter, "since"), *fu = json_object_get(run->filter, "until");
-	int64_t cursor = 0, now = clock_wall_s();
+	int64_t cursor = 0, now = clock_wall_s(), full_since = 0;
+	int support;
 
 	sr->started_us = clock_now_us();
 	sr->url = strdup(relay_url(r));
@@ -504,31 +642,39 @@ static int target_begin(struct sync_relay *sr)
 		return -EIO;
 	}
 	if (run->have_since)
-		sr->window_since = run->since;
+		sr->req_since = full_since = run->since;
 	else if (cursor)
-		sr->window_since = cursor - (int64_t)(relay_opts(r)->sync_overlap_ms / 1000);
-	if (sr->window_since < 0)
-		sr->window_since = 0;
-	if (fs && json_integer_value(fs) > sr->window_since)
-		sr->window_since = json_integer_value(fs);
+		sr->req_since = cursor - (int64_t)(relay_opts(r)->sync_overlap_ms / 1000);
+	if (sr->req_since < 0)
+		sr->req_since = 0;
+	if (fs && json_integer_value(fs) > sr->req_since)
+		sr->req_since = json_integer_value(fs);
+	if (fs && json_integer_value(fs) > full_since)
+		full_since = json_integer_value(fs);
 	sr->window_until = fu && json_integer_value(fu) < now ? json_integer_value(fu) : now;
-	make_slices(sr, relay_opts(r)->sessions);
-	for (unsigned i = 0; i < sr->n_slices; i++) {
-		sr->slices[i].timer = evtimer_new(S->env.base, slice_timer_cb, &sr->slices[i]);
-		if (!sr->slices[i].timer) {
-			target_failed(sr, "out of memory");
-			return -ENOMEM;
-		}
+	srlog(sr, LOG_INFO, "cursor %lld", (long long)cursor);
+	support = relay_supports_nip(r, 77);
+	if (run->method == SYNC_REQ) {
+		req_begin(sr);
+	} else if (run->method == SYNC_AUTO && support == 0) {
+		snprintf(sr->fallback, sizeof(sr->fallback), "the relay's NIP-11 document does not list NIP-77");
+		req_begin(sr);
+	} else {
+		neg_begin(sr, full_since, support != 1);
 	}
-	srlog(sr, LOG_INFO, "window %lld..%lld (cursor %lld) in %u slice%s", (long long)sr->window_since,
-	      (long long)sr->window_until, (long long)cursor, sr->n_slices, sr->n_slices == 1 ? "" : "s");
-	if (sr->window_until < sr->window_since) {
-		/* An empty window: nothing to fetch, the cursor stays. */
-		target_done(sr);
-		return 0;
-	}
-	for (unsigned i = 0; i < sr->n_slices && !sr->done; i++)
-		next_page(&sr->slices[i]);
+	return 0;
+}
+
+int sync_method_parse(const char *s, enum sync_method *out)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = SYNC_AUTO;
+	else if (strcmp(s, "negentropy") == 0)
+		*out = SYNC_NEGENTROPY;
+	else if (strcmp(s, "req") == 0)
+		*out = SYNC_REQ;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -551,6 +697,7 @@ void sync_start(struct syncer *S, struct request *r, struct relay **relays, size
 	run->have_since = p->have_since;
 	run->since = p->since;
 	run->progress = p->progress;
+	run->method = p->method;
 	run->n = n;
 	for (size_t i = 0; i < n; i++) {
 		run->r[i].run = run;
@@ -590,9 +737,11 @@ void syncer_free(struct syncer *S)
 		return;
 	/* Runs still going (the daemon stops): their pages end and their requests hear why. */
 	while ((run = LIST_FIRST(&S->runs))) {
-		for (size_t i = 0; i < run->n; i++)
+		for (size_t i = 0; i < run->n; i++) {
+			neg_end(&run->r[i]);
 			for (unsigned k = 0; k < run->r[i].n_slices; k++)
 				stop_slice(&run->r[i].slices[k]);
+		}
 		if (run->req)
 			request_fail(run->req, RP_ERR_SHUTTING_DOWN, "the daemon is stopping; cursors did not move");
 		run->req = NULL;

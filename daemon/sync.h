@@ -30,7 +30,16 @@ void syncer_free(struct syncer *S);
 /* Events asked for per REQ page (strfry's default cap is 500 per filter). */
 #define SYNC_PAGE 500
 
+enum sync_method {
+	SYNC_AUTO,       /* NIP-77 where the relay supports it (NIP-11, or a probe), else REQ */
+	SYNC_NEGENTROPY, /* NIP-77 only: a relay without it fails */
+	SYNC_REQ,        /* REQ pagination from the cursor */
+};
+/* "auto", "negentropy", "req": 0, or -EINVAL. */
+int sync_method_parse(const char *s, enum sync_method *out);
+
 struct sync_params {
+	enum sync_method method;
 	const json_t *filter; /* validated NIP-01 filter (since/until bound the window, limit ignored) */
 	bool have_since;
 	int64_t since; /* explicit lower bound instead of the cursor */

@@ -9,7 +9,7 @@ seconds=${1:-60}
 shift || true
 names=("$@")
 if (( ${#names[@]} == 0 )); then
-  names=(event filter nip19 wsurl units limitation relaymsg reqparse upgrade config)
+  names=(event filter nip19 wsurl units limitation relaymsg negentropy reqparse upgrade config)
 fi
 if [[ ! -f build-fuzz/build.ninja ]]; then
   CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false \

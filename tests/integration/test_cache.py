@@ -174,8 +174,10 @@ def test_sync_two_relays_union_then_only_new(relay_factory, daemon_factory, even
                      groups={"g": {"relays": "a b", "filter": {"#t": ["sync"]}}})
     wait_ready(d, "a")
     wait_ready(d, "b")
-    res = sync(d, "--group", "g")["result"]["relays"]
+    # REQ pagination (the negentropy method has tests of its own: test_negentropy.py)
+    res = sync(d, "--group", "g", "--method", "req")["result"]["relays"]
     assert [x["status"] for x in res] == ["ok", "ok"]
+    assert [x["method"] for x in res] == ["req", "req"]
     by = {x["relay"]: x for x in res}
     assert by["a"]["received"] >= 2000 and by["b"]["received"] >= 2000
     assert by["a"]["new"] + by["b"]["new"] == 3000
@@ -194,7 +196,7 @@ def test_sync_two_relays_union_then_only_new(relay_factory, daemon_factory, even
     nf = tmp_path / "new.jsonl"
     nf.write_text(new)
     pub_to_relay(a.url, str(nf))
-    res = {x["relay"]: x for x in sync(d, "--group", "g")["result"]["relays"]}
+    res = {x["relay"]: x for x in sync(d, "--group", "g", "--method", "req")["result"]["relays"]}
     # (received counts the last page's boundary second once more: pages overlap there.)
     assert res["a"]["new"] == 10 and 10 <= res["a"]["received"] <= 11
     assert res["b"]["received"] == 0

@@ -4,7 +4,8 @@
 // @nostr-relay/core is a relay engine without a network server; this file
 // gives it one: an HTTP server on 127.0.0.1 that upgrades to WebSocket (ws)
 // for NIP-01 traffic and answers NIP-11 requests, with a SQLite event store
-// and the zod validator in front of the engine.
+// and the zod validator in front of the engine. NIP-77 (negentropy) is handled
+// here, before the validator, with the responder of negentropy.js.
 //
 // Usage: node relay.js [PORT] [--port N] [--db PATH] [options]   (see --help)
 //
@@ -20,6 +21,7 @@ const { NostrRelay } = require('@nostr-relay/core');
 const { Validator } = require('@nostr-relay/validator');
 const { EventRepositorySqlite } = require('@nostr-relay/event-repository-sqlite');
 const { relayProcess } = require('./lifecycle');
+const { loadNegentropy } = require('./negentropy');
 
 const { HOST, log, listen, stopOnSignal } = relayProcess('relay');
 
@@ -36,6 +38,15 @@ const USAGE = `usage: node relay.js [PORT] [options]
   --library-caches    keep @nostr-relay/core's caches: event results by id (a
                       duplicate then gets a bare OK true) and REQ results by filter
                       for 1 s (a repeated REQ may miss events published meanwhile)
+  --no-negentropy     no NIP-77: NEG-* messages get the validator's NOTICE and
+                      NIP-11 does not list 77 (the relay as it was before NIP-77)
+  --neg-frame-limit N negentropy responder frame size limit in bytes (default 60000,
+                      min 4096; a hex message is twice as long)
+  --neg-max-records N NEG-OPEN matching more stored events than this gets
+                      NEG-ERR "blocked: too many query results" (default 1000000)
+  --neg-err-after N   fault injection: the N-th NEG-MSG of each negentropy session
+                      (N >= 1; NEG-OPEN not counted) gets NEG-ERR "error: injected
+                      failure" and the session is dropped (default 0: never)
   --exit-with-parent  exit when the parent process goes away
   --verbose           log every message (stderr)
   -h, --help          this text`;
@@ -49,6 +60,10 @@ function parseArgs(argv) {
     maxMessage: 128 * 1024,
     maxSubs: 20,
     libraryCaches: false,
+    negentropy: true,
+    negFrameLimit: 60000,
+    negMaxRecords: 1000000,
+    negErrAfter: 0,
     exitWithParent: false,
     verbose: false,
   };
@@ -68,6 +83,10 @@ function parseArgs(argv) {
       case '--max-message': o.maxMessage = int(key, next()); break;
       case '--max-subs': o.maxSubs = int(key, next()); break;
       case '--library-caches': o.libraryCaches = true; break;
+      case '--no-negentropy': o.negentropy = false; break;
+      case '--neg-frame-limit': o.negFrameLimit = int(key, next()); break;
+      case '--neg-max-records': o.negMaxRecords = int(key, next()); break;
+      case '--neg-err-after': o.negErrAfter = int(key, next()); break;
       case '--exit-with-parent': o.exitWithParent = true; break;
       case '--verbose': o.verbose = true; break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0); break;
@@ -79,6 +98,7 @@ function parseArgs(argv) {
   if (o.port > 65535) usageError('port out of range');
   if (o.defaultLimit < 1) usageError('--default-limit must be >= 1');
   if (o.maxSubs < 1) usageError('--max-subs must be >= 1');
+  if (o.negFrameLimit < 4096) usageError('--neg-frame-limit must be >= 4096');
   return o;
 }
 
@@ -121,7 +141,7 @@ function nip11Document() {
   return {
     name: opts.name,
     description: 'Local Nostr relay for relaypool integration tests (@nostr-relay/core + SQLite).',
-    supported_nips: [1, 9, 11, 40, 50],
+    supported_nips: opts.negentropy ? [1, 9, 11, 40, 50, 77] : [1, 9, 11, 40, 50],
     software: 'https://github.com/CodyTseng/nostr-relay',
     version: coreVersion,
     limitation: {
@@ -140,9 +160,66 @@ function nip11Document() {
   };
 }
 
+// NIP-77 needs every stored event a filter matches, but the repository's find() caps each
+// query at 10x the default limit. So NEG-OPEN reads the library's tables (events,
+// generic_tags, events_fts) itself through the repository's better-sqlite3 handle, with
+// the meaning find() gives each filter field: authors match the `author` column (the
+// delegator of a valid NIP-26 event), an empty ids/authors/kinds array is no condition,
+// "#x" needs one of the values. Differences: `limit` is ignored, any number of tag
+// conditions is allowed (find() returns nothing for more than two) and until: 0 is a
+// condition (find() drops a falsy since/until). Returns up to max + 1 [created_at, id] rows.
+function negentropyQuery(db, filter, max) {
+  const joinParams = [];
+  const where = [];
+  const params = [];
+  const inList = (col, values) => {
+    where.push(`${col} IN (${values.map(() => '?').join(',')})`);
+    params.push(...values);
+  };
+  let from = 'events e';
+  const search = typeof filter.search === 'string' ? filter.search.trim() : '';
+  if (search) {
+    from += ' JOIN events_fts fts ON fts.id = e.id AND fts.content MATCH ?';
+    joinParams.push(search);
+  }
+  if (filter.ids && filter.ids.length) inList('e.id', filter.ids);
+  if (filter.authors && filter.authors.length) inList('e.author', filter.authors);
+  if (filter.kinds && filter.kinds.length) inList('e.kind', filter.kinds);
+  if (filter.since !== undefined) {
+    where.push('e.created_at >= ?');
+    params.push(filter.since);
+  }
+  if (filter.until !== undefined) {
+    where.push('e.created_at <= ?');
+    params.push(filter.until);
+  }
+  for (const key of Object.keys(filter)) {
+    if (!/^#[a-zA-Z]$/.test(key) || !Array.isArray(filter[key]) || filter[key].length === 0) continue;
+    const tags = filter[key].map(v => `${key[1]}:${v}`);
+    where.push(`e.id IN (SELECT event_id FROM generic_tags WHERE tag IN (${tags.map(() => '?').join(',')}))`);
+    params.push(...tags);
+  }
+  const sql = `SELECT e.created_at, e.id FROM ${from}${where.length ? ' WHERE ' + where.join(' AND ') : ''} LIMIT ?`;
+  return db.prepare(sql).raw(true).all(...joinParams, ...params, max + 1);
+}
+
+// A NEG-* message, parsed, or null for anything else (which goes to the validator).
+function negentropyMessage(raw) {
+  if (!/^\s*\[\s*"NEG-/.test(raw)) return null;
+  let m;
+  try {
+    m = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  return Array.isArray(m) && (m[0] === 'NEG-OPEN' || m[0] === 'NEG-MSG' || m[0] === 'NEG-CLOSE') ? m : null;
+}
+
 async function main() {
   const repository = new EventRepositorySqlite(opts.db, { defaultLimit: opts.defaultLimit });
   await repository.init();
+  const nip77 = opts.negentropy ? await loadNegentropy() : null;
+  const negTotals = { open: 0, msg: 0 };
 
   const relay = new NostrRelay(repository, {
     logger: stderrLogger,
@@ -208,9 +285,87 @@ async function main() {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   }
 
+  // NIP-77 for one connection (conn: { cid, sessions: Map subId -> {neg, msgs}, opens, msgs }).
+  async function handleNegentropy(ws, conn, msg) {
+    const [type, subId] = msg;
+    if (typeof subId !== 'string' || subId.length < 1 || subId.length > validatorLimits.maxSubscriptionIdLength) {
+      send(ws, ['NOTICE', `invalid: ${type} needs a subscription id of 1 to ${validatorLimits.maxSubscriptionIdLength} characters`]);
+      return;
+    }
+    const fail = reason => {
+      conn.sessions.delete(subId);
+      send(ws, ['NEG-ERR', subId, reason]);
+      if (opts.verbose) log('info', `conn ${conn.cid} ${type} ${subId}: NEG-ERR ${reason}`);
+    };
+    const counts = () => `(received on this connection: ${conn.opens} NEG-OPEN, ${conn.msgs} NEG-MSG)`;
+
+    if (type === 'NEG-CLOSE') {
+      conn.sessions.delete(subId);
+      return;
+    }
+
+    if (type === 'NEG-OPEN') {
+      conn.opens++;
+      negTotals.open++;
+      conn.sessions.delete(subId); // a NEG-OPEN with a subscription id in use replaces that session
+      if (msg.length !== 4) return fail('error: NEG-OPEN takes a subscription id, a filter and a message');
+      const [, , rawFilter, hex] = msg;
+      if (rawFilter === null || typeof rawFilter !== 'object' || Array.isArray(rawFilter)) {
+        return fail('error: the filter must be an object');
+      }
+      let filter;
+      try {
+        filter = await validator.validateFilter(rawFilter);
+      } catch (err) {
+        return fail(`error: bad filter: ${String(err && err.message).replace(/^invalid:?\s*/, '')}`);
+      }
+      if (typeof hex !== 'string' || !/^(?:[0-9a-fA-F]{2})+$/.test(hex)) return fail('error: the message is not a hex string');
+      let rows;
+      try {
+        rows = negentropyQuery(repository.getDatabase(), filter, opts.negMaxRecords);
+      } catch (err) {
+        log('warn', `conn ${conn.cid} NEG-OPEN ${subId}: query failed: ${err.message}`);
+        return fail(`error: query failed: ${err.message}`);
+      }
+      if (rows.length > opts.negMaxRecords) return fail('blocked: too many query results');
+      const storage = new nip77.NegentropyStorageVector();
+      for (const [createdAt, id] of rows) storage.insert(createdAt, id);
+      storage.seal();
+      const session = { neg: new nip77.NegentropyResponder(storage, opts.negFrameLimit), msgs: 0 };
+      let reply;
+      try {
+        reply = session.neg.reconcile(hex);
+      } catch (err) {
+        return fail(`error: ${err.message}`);
+      }
+      conn.sessions.set(subId, session);
+      send(ws, ['NEG-MSG', subId, reply]);
+      if (opts.verbose) log('info', `conn ${conn.cid} NEG-OPEN ${subId}: ${rows.length} records, reply ${reply.length / 2} bytes ${counts()}`);
+      return;
+    }
+
+    // NEG-MSG
+    conn.msgs++;
+    negTotals.msg++;
+    const session = conn.sessions.get(subId);
+    if (!session) return fail('closed: unknown subscription');
+    session.msgs++;
+    if (opts.negErrAfter && session.msgs === opts.negErrAfter) return fail('error: injected failure');
+    let reply;
+    try {
+      if (msg.length !== 3) throw new Error('NEG-MSG takes a subscription id and a message');
+      reply = session.neg.reconcile(msg[2]);
+    } catch (err) {
+      return fail(`error: ${err.message}`);
+    }
+    send(ws, ['NEG-MSG', subId, reply]);
+    if (opts.verbose) log('info', `conn ${conn.cid} NEG-MSG ${subId} #${session.msgs}: reply ${reply.length / 2} bytes ${counts()}`);
+  }
+
   wss.on('connection', (ws, req) => {
     const cid = ++connSeq;
     const ip = req.socket.remoteAddress;
+    const conn = { cid, sessions: new Map(), opens: 0, msgs: 0 };
     sockets.add(ws);
     relay.handleConnection(ws, ip);
     if (opts.verbose) log('info', `conn ${cid} open from ${ip}:${req.socket.remotePort}`);
@@ -224,6 +379,16 @@ async function main() {
       queue = queue.then(async () => {
         if (isBinary) {
           send(ws, ['NOTICE', 'invalid: binary frames are not supported']);
+          return;
+        }
+        const neg = nip77 ? negentropyMessage(raw) : null;
+        if (neg) {
+          try {
+            await handleNegentropy(ws, conn, neg);
+          } catch (err) {
+            log('error', `conn ${cid} handling ${neg[0]} failed:`, err);
+            send(ws, ['NOTICE', `error: ${err && err.message ? err.message : 'internal error'}`]);
+          }
           return;
         }
         let message;
@@ -246,7 +411,11 @@ async function main() {
     ws.on('close', (code, reason) => {
       sockets.delete(ws);
       relay.handleDisconnect(ws);
-      if (opts.verbose) log('info', `conn ${cid} closed ${code} ${reason}`);
+      conn.sessions.clear();
+      if (opts.verbose) {
+        const neg = conn.opens || conn.msgs ? ` (${conn.opens} NEG-OPEN, ${conn.msgs} NEG-MSG received)` : '';
+        log('info', `conn ${cid} closed ${code} ${reason}${neg}`);
+      }
     });
   });
   wss.on('error', err => log('error', 'websocket server error:', err));
@@ -258,6 +427,9 @@ async function main() {
     server,
     wss,
     sockets: () => sockets,
+    onStop: () => {
+      if (opts.verbose && nip77) log('info', `negentropy: ${negTotals.open} NEG-OPEN, ${negTotals.msg} NEG-MSG received`);
+    },
     release: async () => {
       await relay.destroy();
       await repository.destroy(); // closes the SQLite database

@@ -151,6 +151,13 @@ struct session_sub *session_subscribe(struct session *s, const char *id, const j
 	return sub;
 }
 
+struct session_sub *session_neg_open(struct session *s, const char *id, const json_t *filter, const char *hex,
+				     const struct sub_handler *h, void *arg, int *err)
+{
+	(void)hex;
+	return session_subscribe(s, id, filter, h, arg, err);
+}
+
 void session_sub_close(struct session_sub *sub)
 {
 	sub->s->n_subs--;
