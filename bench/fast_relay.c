@@ -9,11 +9,17 @@
  * CLOSE is accepted silently. Replies go out in order per connection; --ok-delay MS holds
  * each OK back (and everything queued after it) by MS.
  *
+ * NIP-77: NEG-OPEN / NEG-MSG / NEG-CLOSE over the --serve set, answered by the project's C
+ * responder (common/negentropy.c) with a frame size limit of --neg-frame-limit bytes
+ * (default 60000); NIP-11 lists 77 unless --no-negentropy, which answers NEG-* with a NOTICE
+ * as a relay without NIP-77 does.
+ *
  * The HTTP/1.1 Upgrade is ours; framing is wslay's server context on a bufferevent. Nothing
  * is stored: duplicates are answered OK true like new events.
  *
  * Usage: fast_relay [--port N] [--verify] [--serve N] [--req-limit N] [--ok-delay MS]
- *                   [--max-message BYTES] [--created-at UNIX]
+ *                   [--max-message BYTES] [--created-at UNIX] [--neg-frame-limit BYTES]
+ *                   [--no-negentropy]
  * Prints "LISTENING <port>" on stdout when ready, a stats line on stderr on SIGINT/SIGTERM. */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -34,6 +40,8 @@
 #include "benchgen.h"
 #include "benchws.h"
 #include "event.h"
+#include "hex.h"
+#include "negentropy.h"
 #include "served.h"
 #include "strbuf.h"
 
@@ -46,8 +54,17 @@
 struct options {
 	uint16_t port;
 	bool verify;
-	uint64_t serve, req_limit, ok_delay_ms, max_message;
+	uint64_t serve, req_limit, ok_delay_ms, max_message, neg_frame;
 	int64_t created_at;
+	bool no_negentropy;
+};
+
+/* One NIP-77 reconciliation of a connection. */
+struct negsess {
+	struct negsess *next;
+	char subid[MAX_SUBID + 1];
+	struct neg_storage st;
+	struct neg neg;
 };
 
 struct rconn;
@@ -59,7 +76,7 @@ struct relay {
 	struct served_set served;
 	struct rconn *conns;
 	struct strbuf scratch; /* one thread: every reply is built here, then copied by wslay */
-	uint64_t connections, events, ok_false, reqs, sent_events;
+	uint64_t connections, events, ok_false, reqs, sent_events, neg_opens, neg_msgs;
 };
 
 /* RS_CLOSING: last bytes queued, waiting for them to leave; RS_LINGER: half-closed, reading
@@ -87,7 +104,14 @@ struct rconn {
 	size_t dcap, dhead, dcount;
 	struct event *timer;
 	struct event *linger;
+	struct negsess *negs;
 };
+
+static void negsess_free(struct negsess *n)
+{
+	neg_storage_clear(&n->st);
+	free(n);
+}
 
 static void conn_free(struct rconn *c)
 {
@@ -102,6 +126,11 @@ static void conn_free(struct rconn *c)
 	if (c->held)
 		evbuffer_free(c->held);
 	free(c->dq);
+	while (c->negs) {
+		struct negsess *n = c->negs;
+		c->negs = n->next;
+		negsess_free(n);
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -359,6 +388,127 @@ static void handle_req(struct rconn *c, json_t *arr)
 	free(fs);
 }
 
+/* ---- NIP-77 --------------------------------------------------------------------------------- */
+
+static struct negsess **neg_find(struct rconn *c, const char *subid)
+{
+	struct negsess **p;
+
+	for (p = &c->negs; *p; p = &(*p)->next)
+		if (strcmp((*p)->subid, subid) == 0)
+			return p;
+	return NULL;
+}
+
+static void neg_add_served(void *arg, const struct served_event *e)
+{
+	struct negsess *n = arg;
+	uint8_t id[32];
+
+	if (hex_decode(e->id, 64, id) == 0 && neg_storage_add(&n->st, (uint64_t)e->created_at, id) < 0)
+		abort();
+}
+
+/* Answers the peer's message hex for n: NEG-MSG, or NEG-ERR (and n is dropped). */
+static void neg_answer(struct rconn *c, struct negsess *n, json_t *hex)
+{
+	const char *h = json_string_value(hex), *why = "";
+	size_t len = json_string_length(hex);
+	struct neg_buf out = { 0 };
+	uint8_t *msg = malloc(len / 2 + 1);
+	char *text;
+	int r = -EINVAL;
+
+	c->r->neg_msgs++;
+	if (!msg)
+		abort();
+	if (len % 2 || hex_decode(h, len, msg) < 0)
+		why = "not a hex string";
+	else if ((r = neg_reconcile(&n->neg, msg, len / 2, &out, NULL, NULL, NULL, &why)) < 0 && r == -ENOMEM)
+		abort();
+	free(msg);
+	if (r < 0) {
+		char err[200];
+		struct negsess **p = neg_find(c, n->subid);
+		snprintf(err, sizeof(err), "error: %s", why);
+		reply_notice(c, "NEG-ERR", n->subid, strlen(n->subid), err);
+		*p = n->next;
+		negsess_free(n);
+		neg_buf_clear(&out);
+		return;
+	}
+	text = malloc(out.len * 2 + 1);
+	if (!text)
+		abort();
+	hex_encode(out.p, out.len, text);
+	reply_notice(c, "NEG-MSG", n->subid, strlen(n->subid), text);
+	free(text);
+	neg_buf_clear(&out);
+}
+
+static void handle_neg(struct rconn *c, json_t *arr)
+{
+	const char *verb = json_string_value(json_array_get(arr, 0));
+	json_t *sub = json_array_get(arr, 1);
+	struct negsess **p, *n;
+	const char *subid;
+
+	if (!json_is_string(sub) || json_string_length(sub) == 0 || json_string_length(sub) > MAX_SUBID ||
+	    strlen(json_string_value(sub)) != json_string_length(sub)) {
+		reply_notice(c, "NOTICE", NULL, 0, "invalid: NEG-* needs a subscription id of 1-256 characters");
+		return;
+	}
+	subid = json_string_value(sub);
+	p = neg_find(c, subid);
+	if (strcmp(verb, "NEG-CLOSE") == 0) {
+		if (p) {
+			n = *p;
+			*p = n->next;
+			negsess_free(n);
+		}
+		return;
+	}
+	if (strcmp(verb, "NEG-MSG") == 0) {
+		if (!p) {
+			reply_notice(c, "NEG-ERR", subid, strlen(subid), "closed: unknown subscription");
+			return;
+		}
+		if (json_array_size(arr) != 3 || !json_is_string(json_array_get(arr, 2))) {
+			reply_notice(c, "NEG-ERR", subid, strlen(subid), "error: NEG-MSG needs a hex string");
+			return;
+		}
+		neg_answer(c, *p, json_array_get(arr, 2));
+		return;
+	}
+	/* NEG-OPEN: a new reconciliation replaces one of the same id. */
+	struct served_filter f;
+	const char *why = NULL;
+	c->r->neg_opens++;
+	if (p) {
+		n = *p;
+		*p = n->next;
+		negsess_free(n);
+	}
+	if (json_array_size(arr) != 4 || !json_is_string(json_array_get(arr, 3)) ||
+	    served_filter_read(json_array_get(arr, 2), UINT64_MAX, &f, &why) < 0) {
+		reply_notice(c, "NEG-ERR", subid, strlen(subid), why ? why : "error: NEG-OPEN needs a filter and a hex string");
+		return;
+	}
+	f.limit = UINT64_MAX;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		abort();
+	snprintf(n->subid, sizeof(n->subid), "%s", subid);
+	neg_storage_init(&n->st);
+	served_query(&c->r->served, &f, NULL, neg_add_served, n);
+	neg_storage_seal(&n->st);
+	if (neg_init(&n->neg, &n->st, c->r->opt.neg_frame) < 0)
+		abort();
+	n->next = c->negs;
+	c->negs = n;
+	neg_answer(c, n, json_array_get(arr, 3));
+}
+
 /* ---- messages ------------------------------------------------------------------------ */
 
 /* Reads the verb of ["VERB", ...] without parsing the rest. */
@@ -398,6 +548,17 @@ static void handle_text(struct rconn *c, const char *m, size_t n)
 			handle_req(c, arr);
 		else
 			reply_notice(c, "NOTICE", NULL, 0, "invalid: REQ is not valid JSON");
+		json_decref(arr);
+		return;
+	}
+	if (!c->r->opt.no_negentropy && vlen >= 7 && memcmp(verb, "NEG-", 4) == 0 &&
+	    ((vlen == 8 && memcmp(verb, "NEG-OPEN", 8) == 0) || (vlen == 7 && memcmp(verb, "NEG-MSG", 7) == 0) ||
+	     (vlen == 9 && memcmp(verb, "NEG-CLOSE", 9) == 0))) {
+		arr = json_loadb(m, n, JSON_REJECT_DUPLICATES, &jerr);
+		if (arr)
+			handle_neg(c, arr);
+		else
+			reply_notice(c, "NOTICE", NULL, 0, "invalid: NEG message is not valid JSON");
 		json_decref(arr);
 		return;
 	}
@@ -543,6 +704,9 @@ static void http_reply_close(struct rconn *c, const char *status, const char *ex
 
 static const char nip11[] =
 	"{\"name\":\"fast_relay\",\"description\":\"relaypool benchmark relay (stores nothing)\","
+	"\"software\":\"relaypool bench/fast_relay\",\"supported_nips\":[1,11,77]}";
+static const char nip11_no_neg[] =
+	"{\"name\":\"fast_relay\",\"description\":\"relaypool benchmark relay (stores nothing)\","
 	"\"software\":\"relaypool bench/fast_relay\",\"supported_nips\":[1,11]}";
 
 static int upgrade(struct rconn *c, const char *head)
@@ -556,7 +720,8 @@ static int upgrade(struct rconn *c, const char *head)
 	if (!benchws_header(head, "Upgrade", upg, sizeof(upg)) || !benchws_has_token(upg, "websocket") ||
 	    !benchws_header(head, "Connection", conn, sizeof(conn)) || !benchws_has_token(conn, "upgrade")) {
 		if (benchws_header(head, "Accept", acc, sizeof(acc)) && strstr(acc, "application/nostr+json"))
-			http_reply_close(c, "200 OK", "Access-Control-Allow-Origin: *\r\n", "application/nostr+json", nip11);
+			http_reply_close(c, "200 OK", "Access-Control-Allow-Origin: *\r\n", "application/nostr+json",
+					c->r->opt.no_negentropy ? nip11_no_neg : nip11);
 		else
 			http_reply_close(c, "426 Upgrade Required", "Upgrade: websocket\r\n", "text/plain",
 					 "this is a Nostr relay: connect with WebSocket\n");
@@ -701,7 +866,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: fast_relay [--port N] [--verify] [--serve N] [--req-limit N] [--ok-delay MS]\n"
-		   "                  [--max-message BYTES] [--created-at UNIX]\n"
+		   "                  [--max-message BYTES] [--created-at UNIX] [--neg-frame-limit BYTES]\n"
+		   "                  [--no-negentropy]\n"
 		   "  A minimal Nostr relay on ws://127.0.0.1:N/ (0 = free port) that prints LISTENING <port>.\n");
 }
 
@@ -712,6 +878,7 @@ static int parse_argv(int argc, char **argv, struct options *o)
 		{ "serve", required_argument, NULL, 's' },	 { "req-limit", required_argument, NULL, 'l' },
 		{ "ok-delay", required_argument, NULL, 'd' },	 { "max-message", required_argument, NULL, 'm' },
 		{ "created-at", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+		{ "neg-frame-limit", required_argument, NULL, 'n' }, { "no-negentropy", no_argument, NULL, 'N' },
 		{ 0 },
 	};
 	uint64_t v;
@@ -729,6 +896,12 @@ static int parse_argv(int argc, char **argv, struct options *o)
 			r = benchws_parse_u64(optarg, EVENT_MAX_CREATED_AT / 2, &v);
 			o->created_at = (int64_t)v;
 			break;
+		case 'n':
+			r = benchws_parse_u64(optarg, 1u << 30, &o->neg_frame);
+			if (r == 0 && o->neg_frame && o->neg_frame < NEG_MIN_FRAME)
+				r = -EINVAL;
+			break;
+		case 'N': o->no_negentropy = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
@@ -774,9 +947,12 @@ static int run(struct relay *r)
 	if (!sigint || !sigterm || evsignal_add(sigint, NULL) < 0 || evsignal_add(sigterm, NULL) < 0)
 		return -ENOMEM;
 	event_base_dispatch(r->base);
-	fprintf(stderr, "fast_relay: connections=%llu events=%llu ok_false=%llu reqs=%llu events_sent=%llu\n",
+	fprintf(stderr,
+		"fast_relay: connections=%llu events=%llu ok_false=%llu reqs=%llu events_sent=%llu neg_opens=%llu "
+		"neg_msgs=%llu\n",
 		(unsigned long long)r->connections, (unsigned long long)r->events, (unsigned long long)r->ok_false,
-		(unsigned long long)r->reqs, (unsigned long long)r->sent_events);
+		(unsigned long long)r->reqs, (unsigned long long)r->sent_events, (unsigned long long)r->neg_opens,
+		(unsigned long long)r->neg_msgs);
 	event_free(sigint);
 	event_free(sigterm);
 	return 0;
@@ -784,7 +960,7 @@ static int run(struct relay *r)
 
 int main(int argc, char **argv)
 {
-	struct relay r = { .opt = { .req_limit = 500, .max_message = 1u << 20,
+	struct relay r = { .opt = { .req_limit = 500, .max_message = 1u << 20, .neg_frame = 60000,
 				    .created_at = BENCHGEN_DEFAULT_CREATED_AT } };
 	int ret;
 

@@ -73,7 +73,7 @@ struct negsync {
 	struct session_sub *sub; /* the open reconciliation */
 	char sub_id[32];
 	char *held; /* our next NEG-MSG, held while the fetch queue is long */
-	bool started, answered, chunks_done, finished, freed, opening;
+	bool started, answered, chunks_done, finished, freed, opening, unreachable;
 	unsigned retries;
 	struct event *timer;       /* opening (retry), or the wait for the relay's answer */
 	struct event *fetch_timer; /* fetches waiting for a session with room */
@@ -168,7 +168,19 @@ static void fail(struct negsync *ns, const char *fmt, ...)
 	va_end(ap);
 	ns->finished = true;
 	stop_all(ns);
-	ns->ops->failed(ns->arg, why, ns->answered);
+	ns->ops->failed(ns->arg, why, ns->unreachable ? NEGSYNC_UNREACHABLE : ns->answered ? NEGSYNC_BROKE : NEGSYNC_UNSUPPORTED);
+}
+
+/* No session has room: a relay that cannot be reached fails now, with its error. */
+static bool check_reachable(struct negsync *ns)
+{
+	const char *why;
+
+	if (!relay_unreachable(ns->relay, &why))
+		return true;
+	ns->unreachable = true;
+	fail(ns, "the relay cannot be reached: %s", why);
+	return false;
 }
 
 static bool fetching(const struct negsync *ns)
@@ -476,6 +488,8 @@ static void pump(struct negsync *ns)
 				fail(ns, "the relay was removed from the configuration");
 				return;
 			}
+			if (!check_reachable(ns))
+				return;
 			/* No room on any session now: try again shortly. */
 			if (!evtimer_pending(ns->fetch_timer, NULL))
 				evtimer_add(ns->fetch_timer, &tv);
@@ -767,6 +781,8 @@ static void send_open(struct negsync *ns)
 	json_decref(f);
 	free(hex);
 	if (!ns->sub) {
+		if (e == -EAGAIN && !check_reachable(ns))
+			return;
 		retry_chunk(ns, e == -EAGAIN ? "no session of the relay is ready" : "cannot send NEG-OPEN");
 		return;
 	}

@@ -35,12 +35,17 @@ struct negsync_stats {
 	unsigned long long received, fresh, duplicates, invalid;
 };
 
+enum negsync_failure {
+	NEGSYNC_BROKE,       /* the relay had spoken NIP-77, then failed (NEG-ERR, bad message, ...) */
+	NEGSYNC_UNSUPPORTED, /* no sign of NIP-77: a NOTICE or no answer to NEG-OPEN */
+	NEGSYNC_UNREACHABLE, /* no session and the relay cannot be reached (why says why) */
+};
+
 struct negsync_ops {
 	/* Every needed event is stored (in the open batch or an earlier one). */
 	void (*done)(void *arg);
-	/* The reconciliation ended without finishing; answered: the relay had spoken NIP-77
-	 * (false: it seems not to know it, e.g. a NOTICE or no answer to NEG-OPEN). */
-	void (*failed)(void *arg, const char *why, bool answered);
+	/* The reconciliation ended without finishing. */
+	void (*failed)(void *arg, const char *why, enum negsync_failure kind);
 	/* An id the relay lacks (NULL: not wanted). */
 	void (*have)(void *arg, const uint8_t id[32]);
 };

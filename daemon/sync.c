@@ -477,7 +477,13 @@ static void next_page(struct slice *sl)
 	sl->sub = relay_subscribe(sr->relay, sl->sub_id, filters, 0, &handler, sl, &e);
 	json_decref(filters);
 	if (!sl->sub) {
+		const char *why;
 		sl->active = false;
+		if (e == -EAGAIN && relay_unreachable(sr->relay, &why)) {
+			/* the cause now, not a give-up after every retry */
+			target_failed(sr, "the relay cannot be reached: %s", why);
+			return;
+		}
 		retry_page(sl, e == -EAGAIN ? "no session of the relay is ready" : "cannot send the REQ");
 		return;
 	}
@@ -576,17 +582,17 @@ static void neg_done(void *arg)
 	window_complete(sr);
 }
 
-static void neg_failed(void *arg, const char *why, bool answered)
+static void neg_failed(void *arg, const char *why, enum negsync_failure kind)
 {
 	struct sync_relay *sr = arg;
 
 	neg_end(sr);
-	if (sr->run->method == SYNC_NEGENTROPY) {
+	if (sr->run->method == SYNC_NEGENTROPY || kind == NEGSYNC_UNREACHABLE) {
 		target_failed(sr, "negentropy: %s", why);
 		return;
 	}
 	/* auto: REQ is never wrong, only slower; what NIP-77 stored stays stored. */
-	snprintf(sr->fallback, sizeof(sr->fallback), "%s%s", answered ? "negentropy failed: " : "", why);
+	snprintf(sr->fallback, sizeof(sr->fallback), "%s%s", kind == NEGSYNC_BROKE ? "negentropy failed: " : "", why);
 	srlog(sr, LOG_INFO, "falling back to REQ: %s", sr->fallback);
 	req_begin(sr);
 }

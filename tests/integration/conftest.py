@@ -242,10 +242,11 @@ def relay_req(url, *filters):
     return [json.loads(line) for line in r.stdout.splitlines()]
 
 
-def gen_events(n, seed="relaypool-tests", kind=1, tags=(), since=1700000000, content_size=0):
-    """n events signed by nostr-tools (not by us), as JSON lines text."""
+def gen_events(n, seed="relaypool-tests", kind=1, tags=(), since=1700000000, content_size=0, same_time=False):
+    """n events signed by nostr-tools (not by us), as JSON lines text; created_at from since
+    upward, or all since."""
     args = [NODE, os.path.join(RELAY_DIR, "tools.js"), "gen", str(n), "--seed", seed, "--kind", str(kind),
-            "--since", str(since)]
+            "--since", str(since)] + (["--same-time"] if same_time else [])
     for t in tags:
         args += ["--tag", t]
     if content_size:

@@ -1,8 +1,8 @@
 // tools.js - small Nostr helpers for the integration tests, built on the same pinned
 // nostr-tools and ws as the test relay.
 //
-//   node tools.js gen N [--kind K] [--tag NAME=VALUE]... [--seed S] [--since T] [--content-size B]
-//       N signed events as JSON lines (a fresh key per seed; created_at from T upward).
+//   node tools.js gen N [--kind K] [--tag NAME=VALUE]... [--seed S] [--since T] [--content-size B] [--same-time]
+//       N signed events as JSON lines (a fresh key per seed; created_at from T upward, or all T).
 //   node tools.js req URL FILTER_JSON [FILTER_JSON...]
 //       REQ on URL, prints the events as JSON lines, stops at EOSE (or CLOSED: exit 1).
 //   node tools.js pub URL FILE [--rate N] [--times OUT]
@@ -16,14 +16,14 @@ const WebSocket = require('ws');
 const { finalizeEvent } = require('nostr-tools');
 
 function usage() {
-  process.stderr.write('usage: tools.js gen N [--kind K] [--tag N=V]... [--seed S] [--since T] [--content-size B]\n' +
+  process.stderr.write('usage: tools.js gen N [--kind K] [--tag N=V]... [--seed S] [--since T] [--content-size B] [--same-time]\n' +
     '       tools.js req URL FILTER_JSON...\n');
   process.exit(2);
 }
 
 function gen(args) {
   const n = Number(args[0]);
-  let kind = 1, seed = 'relaypool-tests', since = 1700000000, size = 0;
+  let kind = 1, seed = 'relaypool-tests', since = 1700000000, size = 0, same = false;
   const tags = [];
   for (let i = 1; i < args.length; i++) {
     const v = args[i + 1];
@@ -32,6 +32,7 @@ function gen(args) {
       case '--seed': seed = v; i++; break;
       case '--since': since = Number(v); i++; break;
       case '--content-size': size = Number(v); i++; break;
+      case '--same-time': same = true; break;
       case '--tag': {
         const eq = v.indexOf('=');
         tags.push([v.slice(0, eq), v.slice(eq + 1)]);
@@ -46,7 +47,7 @@ function gen(args) {
   const out = [];
   for (let i = 0; i < n; i++) {
     const content = size > 0 ? `${i} `.padEnd(size, 'x') : `event ${i} from ${seed}`;
-    out.push(JSON.stringify(finalizeEvent({ kind, created_at: since + i, tags, content }, sk)));
+    out.push(JSON.stringify(finalizeEvent({ kind, created_at: same ? since : since + i, tags, content }, sk)));
     if (out.length >= 500) {
       process.stdout.write(out.join('\n') + '\n');
       out.length = 0;
