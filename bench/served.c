@@ -6,6 +6,19 @@
 #include "benchgen.h"
 #include "served.h"
 
+static const struct served_set *sort_set;
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	return strcmp(sort_set->ev[*(const size_t *)a].id, sort_set->ev[*(const size_t *)b].id);
+}
+
+static int desc_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 int served_generate(struct served_set *s, uint64_t n, int64_t first_created_at)
 {
 	struct benchgen *g = benchgen_new(BENCHGEN_DEFAULT_KEYS);
@@ -32,6 +45,15 @@ int served_generate(struct served_set *s, uint64_t n, int64_t first_created_at)
 		s->n++;
 	}
 	benchgen_free(g);
+	if (r == 0) {
+		s->by_id = malloc((s->n ? s->n : 1) * sizeof(*s->by_id));
+		if (!s->by_id)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->n; i++)
+			s->by_id[i] = i;
+		sort_set = s;
+		qsort(s->by_id, s->n, sizeof(*s->by_id), by_id_cmp);
+	}
 	return r;
 }
 
@@ -40,8 +62,38 @@ void served_free(struct served_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->ev[i].json);
 	free(s->ev);
+	free(s->by_id);
 	s->ev = NULL;
+	s->by_id = NULL;
 	s->n = 0;
+}
+
+/* The events an ids filter names, newest first (into idx, at most n of them). */
+static size_t lookup_ids(const struct served_set *s, json_t *ids, size_t *idx)
+{
+	size_t k = 0, i;
+	json_t *v;
+
+	json_array_foreach(ids, i, v) {
+		const char *id = json_string_value(v);
+		size_t lo = 0, hi = s->n;
+		if (!id)
+			continue;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(s->ev[s->by_id[mid]].id, id);
+			if (c == 0) {
+				idx[k++] = s->by_id[mid];
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	qsort(idx, k, sizeof(*idx), desc_cmp);
+	return k;
 }
 
 int served_filter_read(json_t *f, uint64_t cap, struct served_filter *out, const char **why)
@@ -129,6 +181,24 @@ void served_query(const struct served_set *s, const struct served_filter *f, uin
 
 	if (f->never)
 		return;
+	if (f->ids && s->by_id) {
+		size_t *idx = malloc((json_array_size(f->ids) + 1) * sizeof(*idx)), k = lookup_ids(s, f->ids, idx);
+		if (!idx)
+			abort();
+		for (size_t j = 0; j < k && sent < f->limit; j++) {
+			size_t i = idx[j];
+			const struct served_event *e = &s->ev[i];
+			if (e->created_at < f->since || e->created_at > f->until || !filter_match(f, e) ||
+			    (seen && (seen[i / 8] & (1u << (i % 8)))))
+				continue;
+			if (seen)
+				seen[i / 8] |= (uint8_t)(1u << (i % 8));
+			emit(arg, e);
+			sent++;
+		}
+		free(idx);
+		return;
+	}
 	for (size_t i = upper_bound(s, f->until); i-- > 0 && sent < f->limit;) {
 		const struct served_event *e = &s->ev[i];
 		if (e->created_at < f->since)

@@ -19,6 +19,7 @@ struct served_event {
 struct served_set {
 	struct served_event *ev; /* ascending created_at */
 	size_t n;
+	size_t *by_id; /* indices into ev sorted by id: ids filters are looked up, not scanned */
 };
 
 struct served_filter {

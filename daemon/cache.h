@@ -59,7 +59,7 @@ int cache_query_next(sqlite3_stmt *stmt, const char **json, size_t *len);
 int cache_query_id(sqlite3_stmt *stmt, uint8_t id[32]);
 
 /* The (created_at, id) keys of the events one filter matches (its since/until included),
- * newest first (ties: highest id first), at most limit: what a NIP-77 reconciliation
+ * newest first (in no order within a second), at most limit: what a NIP-77 reconciliation
  * compares. Step with cache_keys_next: 1 with the key, 0 at the end, < 0 on error. */
 int cache_keys(struct cache *c, const json_t *filter, long long limit, sqlite3_stmt **stmt, char **why);
 int cache_keys_next(sqlite3_stmt *stmt, int64_t *created_at, uint8_t id[32]);

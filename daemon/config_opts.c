@@ -28,6 +28,7 @@ const struct pool_optdef config_pool_defs[] = {
 	POOL_OPT(auth, OPT_AUTH, AUTH_AUTO, AUTH_NO, AUTH_AUTO),
 	POOL_OPT(max_rate, OPT_COUNT, 0, 1000000, 0),
 	POOL_OPT(rate_burst, OPT_COUNT, 1, 1000000, 1),
+	POOL_OPT(sync_chunk, OPT_COUNT, 100, 10000000, 100000),
 };
 
 uint64_t config_opt_get(const struct pool_opts *o, const struct pool_optdef *d)

@@ -25,6 +25,7 @@ struct pool_opts {
 	uint32_t auth;               /* NIP-42: enum auth_mode */
 	uint32_t max_rate;           /* publishing: events a second at most (token bucket); 0 = no limit */
 	uint32_t rate_burst;         /* ... and at most this many at once */
+	uint32_t sync_chunk;         /* NIP-77: the cache's keys compared per NEG-OPEN (40 bytes each in memory) */
 };
 
 /* The [pool] options: name, value type, place in struct pool_opts, range and default. */

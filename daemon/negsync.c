@@ -1,7 +1,7 @@
 /* negsync.c - see negsync.h.
  *
  * Chunks: the window is walked from its newest second down. A chunk is the next (at most)
- * NEG_CHUNK keys of the cache, cut at a second boundary so that the relay's filter
+ * [pool] sync_chunk keys of the cache, cut at a second boundary so that the relay's filter
  * (since/until, whole seconds) describes exactly the same range; a second holding more
  * keys than that is one chunk however large (a filter cannot split a second). Memory is
  * thus bounded by the chunk (40 bytes a key), not by the cache.
@@ -29,7 +29,6 @@
 #include "verifier.h"
 
 #define NEG_FRAME 60000
-#define NEG_CHUNK 50000
 #define NEED_HIGH 10000
 #define FETCH_BATCH 500
 #define FETCH_PARALLEL 4
@@ -83,6 +82,7 @@ struct negsync {
 	struct fetch fetches[FETCH_PARALLEL];
 	unsigned in_verify;
 	unsigned depth; /* callbacks into us running: the owner may free us inside one */
+	uint64_t load_us, reconcile_us, started_us; /* where the time went (the done log line) */
 	struct negsync_stats stats;
 	struct log_limit ll;
 };
@@ -200,8 +200,11 @@ static void check_done(struct negsync *ns)
 	if (ns->stats.missing)
 		nslog(ns, LOG_WARNING, "the relay did not send %llu of the %llu events it listed",
 		      ns->stats.missing, ns->stats.need);
-	nslog(ns, LOG_INFO, "done: %llu only here, %llu only there, %llu rounds, %llu bytes, %llu chunks",
-	      ns->stats.have, ns->stats.need, ns->stats.rounds, ns->stats.bytes, ns->stats.chunks);
+	nslog(ns, LOG_INFO,
+	      "done in %.1f ms: %llu only here, %llu only there, %llu rounds, %llu bytes, %llu chunks; "
+	      "reading the cache's keys %.1f ms, reconciling %.1f ms",
+	      (double)(clock_now_us() - ns->started_us) / 1e3, ns->stats.have, ns->stats.need, ns->stats.rounds,
+	      ns->stats.bytes, ns->stats.chunks, (double)ns->load_us / 1e3, (double)ns->reconcile_us / 1e3);
 	ns->ops->done(ns->arg);
 }
 
@@ -560,7 +563,9 @@ static void n_msg_in(void *arg, const char *hex, size_t len)
 		fail(ns, "the relay's NEG-MSG is not hex");
 		return;
 	}
+	uint64_t t0 = clock_now_us();
 	r = neg_reconcile(&ns->neg, msg, len / 2, &ns->out, on_have, on_need, ns, &why);
+	ns->reconcile_us += clock_now_us() - t0;
 	free(msg);
 	if (r < 0) {
 		fail(ns, "the relay's negentropy message: %s", r == -ENOMEM ? "out of memory" : why);
@@ -692,6 +697,7 @@ static json_t *window_filter(const struct negsync *ns, int64_t lo, int64_t hi)
 static int load_chunk(struct negsync *ns)
 {
 	json_t *f = window_filter(ns, ns->since, ns->next_top);
+	size_t chunk = relay_opts(ns->relay)->sync_chunk;
 	sqlite3_stmt *st = NULL;
 	char *why = NULL;
 	int64_t ts, last_ts = 0;
@@ -700,12 +706,12 @@ static int load_chunk(struct negsync *ns)
 	int r;
 
 	neg_storage_clear(&ns->st);
-	r = cache_keys(ns->env.cache, f, NEG_CHUNK + 1, &st, &why);
+	r = cache_keys(ns->env.cache, f, (long long)chunk + 1, &st, &why);
 	json_decref(f);
 	if (r < 0)
 		goto out;
 	while ((r = cache_keys_next(st, &ts, id)) > 0) {
-		if (++n > NEG_CHUNK) {
+		if (++n > chunk) {
 			last_ts = ts;
 			break;
 		}
@@ -715,7 +721,7 @@ static int load_chunk(struct negsync *ns)
 	if (r < 0)
 		goto out;
 	ns->chunk_hi = ns->next_top;
-	if (n <= NEG_CHUNK) {
+	if (n <= chunk) {
 		ns->chunk_lo = ns->since;
 	} else if (last_ts < ns->next_top) {
 		/* Cut below the second of the first key left out: the chunk is [last_ts + 1, top]. */
@@ -764,6 +770,7 @@ static void send_open(struct negsync *ns)
 		fail(ns, "the relay was removed from the configuration");
 		return;
 	}
+	uint64_t t0 = clock_now_us();
 	if (neg_init(&ns->neg, &ns->st, frame_limit(ns)) < 0 || neg_initiate(&ns->neg, &ns->out) < 0) {
 		fail(ns, "out of memory");
 		return;
@@ -774,6 +781,7 @@ static void send_open(struct negsync *ns)
 		return;
 	}
 	hex_encode(ns->out.p, ns->out.len, hex);
+	ns->reconcile_us += clock_now_us() - t0;
 	f = window_filter(ns, ns->chunk_lo, ns->chunk_hi);
 	snprintf(ns->sub_id, sizeof(ns->sub_id), "rp-neg-%llu", ++counter);
 	ns->sub = relay_neg_open(ns->relay, ns->sub_id, f, hex, 0, &neg_handler, ns, &e);
@@ -797,10 +805,12 @@ static void open_chunk(struct negsync *ns)
 		check_done(ns);
 		return;
 	}
+	uint64_t t0 = clock_now_us();
 	if (load_chunk(ns) < 0) {
 		fail(ns, "cannot read the cache's keys");
 		return;
 	}
+	ns->load_us += clock_now_us() - t0;
 	send_open(ns);
 }
 
@@ -854,6 +864,7 @@ int negsync_start(const struct negsync_env *env, struct relay *r, const struct n
 	ns->next_top = p->until;
 	ns->relay_id = p->relay_id;
 	ns->probe = p->probe;
+	ns->started_us = clock_now_us();
 	ns->ops = ops;
 	ns->arg = arg;
 	neg_storage_init(&ns->st);

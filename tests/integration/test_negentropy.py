@@ -118,6 +118,29 @@ def test_two_thousand_events_in_one_second(relay_factory, daemon_factory, tmp_pa
     assert d.stop() == 0
 
 
+def test_chunks_of_the_cache_cut_at_whole_seconds(relay_factory, daemon_factory, tmp_path):
+    spread = gen_events(600, seed="neg-chunk", tags=("t=chunk",), since=1700000000).splitlines()
+    second = gen_events(150, seed="neg-chunk-second", tags=("t=chunk",), since=1700000300,
+                        same_time=True).splitlines()
+    a, b = relay_factory("a").start(), relay_factory("b").start()
+    pub_to_relay(a.url, write(tmp_path, "a.jsonl", spread + second))
+    pub_to_relay(b.url, write(tmp_path, "b.jsonl", spread[::2] + second[:120]))
+    # 100 keys per NEG-OPEN: the cache's 420 keys make several chunks, one of them the
+    # whole crowded second (120 keys there: a filter cannot split a second).
+    d = start_daemon(daemon_factory, {"a": a.url, "b": b.url}, pool={"sync_chunk": 100})
+    wait_ready(d, "a")
+    wait_ready(d, "b")
+    flt = '{"#t":["chunk"]}'
+    res, _ = sync(d, "--relay", "b", "--filter", flt, "--method", "req")
+    assert res["new"] == 420
+    res, _ = sync(d, "--relay", "a", "--filter", flt, "--method", "negentropy")
+    assert res["status"] == "ok", res
+    neg = res["negentropy"]
+    assert neg["chunks"] >= 5 and neg["need"] == 330 and neg["have"] == 0 and res["new"] == 330
+    assert cache_ids(d) == set(ids_of("\n".join(spread + second)))
+    assert d.stop() == 0
+
+
 def test_relay_without_nip77(relay_factory, daemon_factory, tmp_path):
     evs = gen_events(50, seed="neg-none", tags=("t=none",))
     a = relay_factory("a").start(args=("--no-negentropy",))
