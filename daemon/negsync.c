@@ -6,9 +6,9 @@
  * keys than that is one chunk however large (a filter cannot split a second). Memory is
  * thus bounded by the chunk (40 bytes a key), not by the cache.
  *
- * Flow control: needed ids wait in a queue for the fetches (FETCH_PARALLEL REQs of up to
- * FETCH_BATCH ids). While more than NEED_HIGH wait, our next NEG-MSG is held back, so a
- * relay with millions of events we lack cannot fill our memory with their ids. */
+ * Flow control: needed ids wait in idfetch's queue. While more than NEED_HIGH wait, our
+ * next NEG-MSG is held back, so a relay with millions of events we lack cannot fill our
+ * memory with their ids. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@
 #include "db.h"
 #include "filter.h"
 #include "hex.h"
+#include "idfetch.h"
 #include "log.h"
 #include "negentropy.h"
 #include "negsync.h"
@@ -30,8 +31,6 @@
 
 #define NEG_FRAME 60000
 #define NEED_HIGH 10000
-#define FETCH_BATCH 500
-#define FETCH_PARALLEL 4
 #define ROUND_TIMEOUT_S 30
 #define PROBE_TIMEOUT_S 10
 #define MAX_RETRIES 8
@@ -41,18 +40,6 @@
 #define MAX_NEG_HEX (16u << 20)
 
 struct negsync;
-
-struct fetch {
-	struct negsync *ns;
-	struct session_sub *sub;
-	char sub_id[32];
-	json_t *filter; /* {"ids": [...], "limit": n}: what the relay may send */
-	size_t n;       /* ids asked for */
-	unsigned got, pending;
-	uint64_t gen;
-	bool active, eose;
-	unsigned retries;
-};
 
 struct negsync {
 	struct negsync_env env;
@@ -74,24 +61,11 @@ struct negsync {
 	char *held; /* our next NEG-MSG, held while the fetch queue is long */
 	bool started, answered, chunks_done, finished, freed, opening, unreachable;
 	unsigned retries;
-	struct event *timer;       /* opening (retry), or the wait for the relay's answer */
-	struct event *fetch_timer; /* fetches waiting for a session with room */
-
-	uint8_t (*need)[32];
-	size_t need_head, need_len, need_cap;
-	struct fetch fetches[FETCH_PARALLEL];
-	unsigned in_verify;
+	struct event *timer; /* opening (retry), or the wait for the relay's answer */
+	struct idfetch *fetch;
 	unsigned depth; /* callbacks into us running: the owner may free us inside one */
 	uint64_t load_us, reconcile_us, started_us; /* where the time went (the done log line) */
 	struct negsync_stats stats;
-	struct log_limit ll;
-};
-
-struct neg_ev {
-	struct nostr_event ev;
-	struct negsync *ns;
-	struct fetch *f;
-	uint64_t gen;
 };
 
 static unsigned long long counter;
@@ -99,7 +73,7 @@ static unsigned long long counter;
 #define nslog(ns, prio, fmt, ...) log_ctx(prio, (&(const struct log_fields){ .relay = (ns)->name }), "sync %s: negentropy: " fmt, (ns)->name, ##__VA_ARGS__)
 
 static void open_chunk(struct negsync *ns);
-static void pump(struct negsync *ns);
+static void send_held(struct negsync *ns);
 
 /* ---- ends ------------------------------------------------------------------------------ */
 
@@ -122,14 +96,12 @@ static void leave(struct negsync *ns)
 
 static void release(struct negsync *ns)
 {
-	if (ns->in_verify || ns->depth)
+	if (ns->depth)
 		return;
-	for (unsigned i = 0; i < FETCH_PARALLEL; i++)
-		json_decref(ns->fetches[i].filter);
+	idfetch_free(ns->fetch);
 	neg_storage_clear(&ns->st);
 	neg_buf_clear(&ns->out);
 	free(ns->held);
-	free(ns->need);
 	free(ns->name);
 	json_decref(ns->filter);
 	relay_unref(ns->relay);
@@ -138,21 +110,14 @@ static void release(struct negsync *ns)
 
 static void stop_all(struct negsync *ns)
 {
+	negsync_stats(ns); /* the fetches' counts, kept */
 	if (ns->timer)
 		evtimer_del(ns->timer);
-	if (ns->fetch_timer)
-		evtimer_del(ns->fetch_timer);
 	if (ns->sub)
 		relay_unsubscribe(ns->sub);
 	ns->sub = NULL;
-	for (unsigned i = 0; i < FETCH_PARALLEL; i++) {
-		struct fetch *f = &ns->fetches[i];
-		if (f->sub)
-			relay_unsubscribe(f->sub);
-		f->sub = NULL;
-		f->active = false;
-		f->gen++;
-	}
+	idfetch_free(ns->fetch); /* its REQs end; events out for verification are dropped */
+	ns->fetch = NULL;
 }
 
 static void fail(struct negsync *ns, const char *fmt, ...) _printf_(2, 3);
@@ -183,17 +148,9 @@ static bool check_reachable(struct negsync *ns)
 	return false;
 }
 
-static bool fetching(const struct negsync *ns)
-{
-	for (unsigned i = 0; i < FETCH_PARALLEL; i++)
-		if (ns->fetches[i].active)
-			return true;
-	return false;
-}
-
 static void check_done(struct negsync *ns)
 {
-	if (ns->finished || !ns->chunks_done || ns->need_len || fetching(ns) || ns->in_verify)
+	if (ns->finished || !ns->chunks_done || ns->held || !idfetch_idle(ns->fetch))
 		return;
 	ns->finished = true;
 	stop_all(ns);
@@ -208,34 +165,14 @@ static void check_done(struct negsync *ns)
 	ns->ops->done(ns->arg);
 }
 
-/* ---- the queue of needed ids --------------------------------------------------------------- */
-
-static int need_push(struct negsync *ns, const uint8_t id[32])
-{
-	if (ns->need_head + ns->need_len == ns->need_cap) {
-		if (ns->need_head > ns->need_cap / 2) {
-			memmove(ns->need, ns->need + ns->need_head, ns->need_len * 32);
-			ns->need_head = 0;
-		} else {
-			size_t cap = ns->need_cap ? ns->need_cap * 2 : 1024;
-			void *p = realloc(ns->need, cap * 32);
-			if (!p)
-				return -ENOMEM;
-			ns->need = p;
-			ns->need_cap = cap;
-		}
-	}
-	memcpy(ns->need[ns->need_head + ns->need_len], id, 32);
-	ns->need_len++;
-	return 0;
-}
+/* ---- what the reconciliation finds ---------------------------------------------------------- */
 
 static int on_need(void *arg, const uint8_t id[32])
 {
 	struct negsync *ns = arg;
 
 	ns->stats.need++;
-	return need_push(ns, id);
+	return idfetch_push(ns->fetch, id);
 }
 
 static int on_have(void *arg, const uint8_t id[32])
@@ -250,288 +187,47 @@ static int on_have(void *arg, const uint8_t id[32])
 
 /* ---- fetches ----------------------------------------------------------------------------- */
 
-static void fetch_end(struct fetch *f)
+/* Our next NEG-MSG goes out once the fetch queue is short enough. */
+static void send_held(struct negsync *ns)
 {
-	struct negsync *ns = f->ns;
+	struct timeval tv = { .tv_sec = ROUND_TIMEOUT_S };
+	char *h = ns->held;
 
-	if (f->got < f->n)
-		ns->stats.missing += f->n - f->got;
-	if (f->sub)
-		relay_unsubscribe(f->sub);
-	f->sub = NULL;
-	f->active = false;
-	f->retries = 0;
-	f->gen++;
-	json_decref(f->filter);
-	f->filter = NULL;
-	pump(ns);
-	check_done(ns);
-}
-
-/* The batch goes back to the queue (a lost session, a CLOSED that says "later"). */
-static void fetch_again(struct fetch *f, const char *why)
-{
-	struct negsync *ns = f->ns;
-	json_t *ids = json_object_get(f->filter, "ids"), *v;
-	size_t i;
-
-	f->sub = NULL;
-	f->active = false;
-	f->gen++;
-	if (++f->retries > MAX_RETRIES) {
-		fail(ns, "gave up fetching after %d retries: %s", MAX_RETRIES, why);
+	if (!h || ns->finished || !ns->sub || idfetch_queued(ns->fetch) > NEED_HIGH / 2)
 		return;
-	}
-	json_array_foreach(ids, i, v) {
-		uint8_t id[32];
-		if (hex_decode(json_string_value(v), 64, id) == 0 && need_push(ns, id) < 0) {
-			fail(ns, "out of memory");
-			return;
-		}
-	}
-	json_decref(f->filter);
-	f->filter = NULL;
-	nslog(ns, LOG_INFO, "fetch of %zu events again: %s", f->n, why);
-	if (!evtimer_pending(ns->fetch_timer, NULL)) {
-		uint64_t ms = backoff_step(RETRY_BASE_MS, RETRY_MAX_MS, f->retries - 1);
-		struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
-		evtimer_add(ns->fetch_timer, &tv);
-	}
-}
-
-static void verified(void *arg, const struct event_error *err)
-{
-	struct neg_ev *se = arg;
-	struct negsync *ns = se->ns;
-	struct fetch *f = se->f;
-	enum cache_store res;
-
-	ns->in_verify--;
-	enter(ns);
-	if (!ns->finished) {
-		if (err) {
-			ns->stats.invalid++;
-			log_limited(&ns->ll, LOG_INFO, (&(const struct log_fields){ .relay = ns->name }), "sync negentropy: ",
-				    "dropping an invalid event: %s", err->message);
-		} else if (cache_store_event(ns->env.cache, &se->ev, ns->relay_id, &res) < 0) {
-			fail(ns, "the cache could not store an event");
-		} else if (res == CACHE_NEW || res == CACHE_REPLACED) {
-			ns->stats.fresh++;
-		} else {
-			ns->stats.duplicates++;
-		}
-	}
-	if (!ns->finished && se->gen == f->gen && --f->pending == 0 && f->eose)
-		fetch_end(f);
-	event_clear(&se->ev);
-	free(se);
-	check_done(ns);
-	leave(ns);
-}
-
-static void f_event_in(void *arg, json_t *obj)
-{
-	struct fetch *f = arg;
-	struct negsync *ns = f->ns;
-	struct neg_ev *se;
-	struct event_error err;
-
-	if (!f->active)
-		return;
-	ns->stats.received++;
-	se = calloc(1, sizeof(*se));
-	if (!se) {
-		fail(ns, "out of memory");
-		return;
-	}
-	if (event_from_json(obj, &se->ev, &err) < 0) {
-		ns->stats.invalid++;
-		log_limited(&ns->ll, LOG_INFO, (&(const struct log_fields){ .relay = ns->name }), "sync negentropy: ",
-			    "dropping a malformed event: %s", err.message);
-		free(se);
-		return;
-	}
-	if (!filter_match(f->filter, &se->ev) || !filter_match(ns->filter, &se->ev) || se->ev.created_at < ns->since ||
-	    se->ev.created_at > ns->until) {
-		ns->stats.invalid++;
-		log_limited(&ns->ll, LOG_INFO, (&(const struct log_fields){ .relay = ns->name }), "sync negentropy: ",
-			    "dropping event %s: not asked for, or not matching the filter", se->ev.id_hex);
-		event_clear(&se->ev);
-		free(se);
-		return;
-	}
-	f->got++;
-	se->ns = ns;
-	se->f = f;
-	se->gen = f->gen;
-	f->pending++;
-	ns->in_verify++;
-	if (verifier_submit(ns->env.verifier, &se->ev, verified, se) < 0) {
-		ns->in_verify--;
-		f->pending--;
-		event_clear(&se->ev);
-		free(se);
-		fail(ns, "out of memory");
-	}
-}
-
-static void f_event(void *arg, json_t *obj)
-{
-	struct negsync *ns = enter(((struct fetch *)arg)->ns);
-
-	f_event_in(arg, obj);
-	leave(ns);
-}
-
-static void f_eose_in(void *arg)
-{
-	struct fetch *f = arg;
-
-	if (!f->active)
-		return;
-	f->eose = true;
-	if (f->sub)
-		relay_unsubscribe(f->sub);
-	f->sub = NULL;
-	if (f->pending == 0)
-		fetch_end(f);
-}
-
-static void f_eose(void *arg)
-{
-	struct negsync *ns = enter(((struct fetch *)arg)->ns);
-
-	f_eose_in(arg);
-	leave(ns);
-}
-
-static void f_closed_in(void *arg, const char *msg)
-{
-	struct fetch *f = arg;
-
-	f->sub = NULL;
-	if (session_closed_transient(msg))
-		fetch_again(f, msg);
-	else
-		fail(f->ns, "the relay closed a fetch by ids: %s", msg);
-}
-
-static void f_closed(void *arg, const char *msg)
-{
-	struct negsync *ns = enter(((struct fetch *)arg)->ns);
-
-	f_closed_in(arg, msg);
-	leave(ns);
-}
-
-static void f_lost_in(void *arg)
-{
-	fetch_again(arg, "the session went away");
-}
-
-static void f_lost(void *arg)
-{
-	struct negsync *ns = enter(((struct fetch *)arg)->ns);
-
-	f_lost_in(arg);
-	leave(ns);
-}
-
-static const struct sub_handler fetch_handler = {
-	.on_event = f_event,
-	.on_eose = f_eose,
-	.on_closed = f_closed,
-	.on_lost = f_lost,
-};
-
-/* Starts fetches while ids wait and slots are free; then sends a held NEG-MSG once the
- * queue is short again. */
-static void pump(struct negsync *ns)
-{
-	size_t batch = FETCH_BATCH;
-	int64_t max_limit = relay_limits(ns->relay)->max_limit;
-
-	if (ns->finished)
-		return;
-	if (max_limit >= 1 && max_limit < (int64_t)batch)
-		batch = (size_t)max_limit;
-	for (unsigned i = 0; i < FETCH_PARALLEL && ns->need_len; i++) {
-		struct fetch *f = &ns->fetches[i];
-		size_t n = ns->need_len < batch ? ns->need_len : batch;
-		json_t *ids, *filters;
-		int e;
-
-		if (f->active)
-			continue;
-		ids = json_array();
-		for (size_t k = 0; k < n; k++) {
-			char hex[65];
-			hex_encode(ns->need[ns->need_head + k], 32, hex);
-			json_array_append_new(ids, json_string(hex));
-		}
-		f->filter = json_pack("{s:o, s:I}", "ids", ids, "limit", (json_int_t)n);
-		filters = json_pack("[O]", f->filter);
-		snprintf(f->sub_id, sizeof(f->sub_id), "rp-negf-%llu", ++counter);
-		f->active = true;
-		f->eose = false;
-		f->got = f->pending = 0;
-		f->n = n;
-		f->sub = relay_subscribe(ns->relay, f->sub_id, filters, 0, &fetch_handler, f, &e);
-		json_decref(filters);
-		if (!f->sub) {
-			struct timeval tv = { .tv_usec = 100000 };
-			f->active = false;
-			json_decref(f->filter);
-			f->filter = NULL;
-			if (e != -EAGAIN) {
-				fail(ns, "cannot send a fetch by ids");
-				return;
-			}
-			if (relay_draining(ns->relay)) {
-				fail(ns, "the relay was removed from the configuration");
-				return;
-			}
-			if (!check_reachable(ns))
-				return;
-			/* No room on any session now: try again shortly. */
-			if (!evtimer_pending(ns->fetch_timer, NULL))
-				evtimer_add(ns->fetch_timer, &tv);
-			break;
-		}
-		ns->stats.fetches++;
-		ns->need_head += n;
-		ns->need_len -= n;
-		if (!ns->need_len)
-			ns->need_head = 0;
-	}
-	if (ns->held && ns->need_len <= NEED_HIGH / 2 && ns->sub) {
-		char *h = ns->held;
-		struct timeval tv = { .tv_sec = ROUND_TIMEOUT_S };
-		ns->held = NULL;
-		ns->stats.bytes += strlen(h);
-		if (session_neg_send(ns->sub, h, strlen(h)) < 0) {
-			free(h);
-			fail(ns, "cannot send NEG-MSG");
-			return;
-		}
+	ns->held = NULL;
+	ns->stats.bytes += strlen(h);
+	if (session_neg_send(ns->sub, h, strlen(h)) < 0) {
 		free(h);
-		evtimer_add(ns->timer, &tv);
+		fail(ns, "cannot send NEG-MSG");
+		return;
 	}
+	free(h);
+	evtimer_add(ns->timer, &tv);
 }
 
-static void fetch_timer_cb_in(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd, (void)what;
-	pump(arg);
-}
-
-static void fetch_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void fetch_progress(void *arg)
 {
 	struct negsync *ns = enter(arg);
 
-	fetch_timer_cb_in(fd, what, arg);
+	send_held(ns);
+	check_done(ns);
 	leave(ns);
 }
+
+static void fetch_failed(void *arg, const char *why, bool unreachable)
+{
+	struct negsync *ns = enter(arg);
+
+	ns->unreachable = unreachable;
+	fail(ns, "%s", why);
+	leave(ns);
+}
+
+static const struct idfetch_ops fetch_ops = {
+	.progress = fetch_progress,
+	.failed = fetch_failed,
+};
 
 /* ---- the reconciliation --------------------------------------------------------------- */
 
@@ -577,8 +273,8 @@ static void n_msg_in(void *arg, const char *hex, size_t len)
 		ns->sub = NULL;
 		neg_storage_clear(&ns->st);
 		ns->retries = 0;
+		idfetch_pump(ns->fetch);
 		open_chunk(ns);
-		pump(ns);
 		return;
 	}
 	text = malloc(ns->out.len * 2 + 1);
@@ -588,7 +284,8 @@ static void n_msg_in(void *arg, const char *hex, size_t len)
 	}
 	hex_encode(ns->out.p, ns->out.len, text);
 	ns->held = text;
-	pump(ns); /* sends it now unless the queue is long */
+	idfetch_pump(ns->fetch);
+	send_held(ns); /* now, unless the queue is long */
 }
 
 static void n_msg(void *arg, const char *hex, size_t len)
@@ -868,29 +565,39 @@ int negsync_start(const struct negsync_env *env, struct relay *r, const struct n
 	ns->ops = ops;
 	ns->arg = arg;
 	neg_storage_init(&ns->st);
-	for (unsigned i = 0; i < FETCH_PARALLEL; i++)
-		ns->fetches[i].ns = ns;
 	ns->timer = evtimer_new(env->base, timer_cb, ns);
-	ns->fetch_timer = evtimer_new(env->base, fetch_timer_cb, ns);
-	if (!ns->name || !ns->filter || !ns->timer || !ns->fetch_timer) {
+	if (ns->filter) {
+		json_object_del(ns->filter, "since");
+		json_object_del(ns->filter, "until");
+		json_object_del(ns->filter, "limit");
+	}
+	if (!ns->name || !ns->filter || !ns->timer ||
+	    idfetch_new(&(const struct idfetch_env){ env->base, env->cache, env->verifier }, r,
+			&(const struct idfetch_params){ .name = ns->name, .relay_id = p->relay_id, .filter = ns->filter,
+							.since = p->since, .until = p->until },
+			&fetch_ops, ns, &ns->fetch) < 0) {
 		if (ns->timer)
 			event_free(ns->timer);
-		if (ns->fetch_timer)
-			event_free(ns->fetch_timer);
 		release(ns);
 		return -ENOMEM;
 	}
-	json_object_del(ns->filter, "since");
-	json_object_del(ns->filter, "until");
-	json_object_del(ns->filter, "limit");
 	/* The first step runs from the loop, so that the owner never hears back inside this call. */
 	evtimer_add(ns->timer, &zero);
 	*out = ns;
 	return 0;
 }
 
-const struct negsync_stats *negsync_stats(const struct negsync *ns)
+const struct negsync_stats *negsync_stats(struct negsync *ns)
 {
+	if (ns->fetch) {
+		const struct idfetch_stats *f = idfetch_stats(ns->fetch);
+		ns->stats.fetches = f->fetches;
+		ns->stats.missing = f->missing;
+		ns->stats.received = f->received;
+		ns->stats.fresh = f->fresh;
+		ns->stats.duplicates = f->duplicates;
+		ns->stats.invalid = f->invalid;
+	}
 	return &ns->stats;
 }
 
@@ -902,7 +609,6 @@ void negsync_free(struct negsync *ns)
 	ns->freed = true;
 	stop_all(ns);
 	event_free(ns->timer);
-	event_free(ns->fetch_timer);
-	ns->timer = ns->fetch_timer = NULL;
+	ns->timer = NULL;
 	release(ns);
 }

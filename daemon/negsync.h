@@ -60,7 +60,8 @@ struct negsync_params {
 /* Takes a reference on r. ops are called from the loop, never from negsync_start. */
 int negsync_start(const struct negsync_env *env, struct relay *r, const struct negsync_params *p,
 		  const struct negsync_ops *ops, void *arg, struct negsync **out);
-const struct negsync_stats *negsync_stats(const struct negsync *ns);
+/* The counts so far. */
+const struct negsync_stats *negsync_stats(struct negsync *ns);
 /* Stops (NEG-CLOSE, CLOSE) without callbacks; the memory goes once no verification is out. */
 void negsync_free(struct negsync *ns);
 
