@@ -200,6 +200,9 @@ static void sync_table(const json_t *relays)
 			       (long long)json_integer_value(json_object_get(neg, "bytes")),
 			       (long long)json_integer_value(json_object_get(neg, "chunks")),
 			       json_integer_value(json_object_get(neg, "chunks")) == 1 ? "" : "s");
+		if (neg && json_object_get(neg, "uploaded"))
+			printf("  up: %lld events queued for the relay (relaypoolctl outbox shows their delivery)\n",
+			       (long long)json_integer_value(json_object_get(neg, "uploaded")));
 		if (json_object_get(r, "fallback"))
 			printf("  REQ %s: %s\n", json_object_get(r, "negentropy") ? "after" : "because",
 			       json_string_value(json_object_get(r, "fallback")));
@@ -227,6 +230,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		{ "filter", required_argument, NULL, 'f' },
 		{ "since", required_argument, NULL, 's' },
 		{ "method", required_argument, NULL, 'm' },
+		{ "up", no_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -240,7 +244,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		return RP_EXIT_OK;
 	}
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+g:r:f:s:m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+g:r:f:s:m:u", opts, NULL)) != -1) {
 		json_t *f;
 		long long t;
 		switch (c) {
@@ -272,6 +276,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 			}
 			json_object_set_new(args, "method", json_string(optarg));
 			break;
+		case 'u': json_object_set_new(args, "up", json_true()); break;
 		default:
 			json_decref(args);
 			return usage(&cmd_sync, "unknown option");
@@ -417,7 +422,7 @@ const struct command cmd_query = {
 };
 
 const struct command cmd_sync = {
-	"sync", run_sync, "--group G | --relay R --filter JSON [--since T] [--method auto|negentropy|req]",
+	"sync", run_sync, "--group G | --relay R --filter JSON [--since T] [--method auto|negentropy|req] [--up]",
 	"bring the cache up to date with relays",
 	"Fetches events from relays into the cache. Two methods:\n"
 	"- negentropy (NIP-77): the cache's (created_at, id) set for the filter is reconciled\n"
@@ -440,6 +445,8 @@ const struct command cmd_sync = {
 	"  -f, --filter JSON   a NIP-01 filter\n"
 	"  -s, --since T       start at unix time T instead of the cursor\n"
 	"  -m, --method M      auto (default), negentropy (fail where the relay lacks it) or req\n"
+	"  -u, --up            negentropy also finds what the relay lacks: publish those events to\n"
+	"                      it through the durable outbox (not with --method req)\n"
 	"\n"
 	"Exit 1 if any relay failed (its cursor did not move); safe to run from cron.\n",
 };

@@ -259,6 +259,14 @@ static int sign_auth(void *arg, const char *relay_url, const char *challenge, ch
 	return key_sign_auth(arg, relay_url, challenge, json, id);
 }
 
+/* sync --up: what a relay lacks goes out through the outbox. */
+static int upload(void *arg, struct relay *r, const uint8_t (*ids)[32], size_t n)
+{
+	struct daemon *d = arg;
+
+	return publisher_upload(d->publisher, r, ids, n);
+}
+
 /* The delivery side: pool, publisher, syncer, stats, metrics. */
 static int setup_pool(struct daemon *d)
 {
@@ -271,7 +279,8 @@ static int setup_pool(struct daemon *d)
 		pool_set_signer(d->pool, sign_auth, d->key);
 	struct publisher_env pe = { .base = d->base, .pool = d->pool, .db = d->db, .cache = d->cache,
 				    .outbox = d->outbox, .verifier = d->verifier };
-	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier };
+	struct syncer_env se = { .base = d->base, .db = d->db, .cache = d->cache, .verifier = d->verifier,
+				 .upload = upload, .upload_arg = d };
 	struct live_env le = { .base = d->base, .cache = d->cache, .verifier = d->verifier };
 	if (publisher_new(&pe, &d->publisher) < 0 || syncer_new(&se, &d->syncer) < 0 || live_new(&le, &d->live) < 0 ||
 	    stats_new(d->base, d->pool, d->live, &d->stats) < 0)

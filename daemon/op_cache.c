@@ -193,6 +193,11 @@ void op_sync(struct request *r, json_t *args)
 		request_fail(r, RP_ERR_INVALID_FIELD, "field \"method\" must be \"auto\", \"negentropy\" or \"req\"");
 		return;
 	}
+	p.up = json_is_true(json_object_get(args, "up"));
+	if (p.up && p.method == SYNC_REQ) {
+		request_fail(r, RP_ERR_INVALID_FIELD, "\"up\" needs negentropy: REQ cannot tell what the relay lacks");
+		return;
+	}
 	if (since) {
 		if (json_integer_value(since) < 0) {
 			request_fail(r, RP_ERR_INVALID_FIELD, "field \"since\" must not be negative");

@@ -52,6 +52,7 @@ static const struct field_def sync_fields[] = {
 	{ "since", FT_INTEGER, false },
 	{ "progress", FT_BOOL, false },
 	{ "method", FT_STRING, false },
+	{ "up", FT_BOOL, false },
 	{ NULL, 0, false },
 };
 

@@ -646,6 +646,56 @@ int publisher_resume(struct publisher *P)
 	return rs.n;
 }
 
+static void upload_committed(void *arg, int err)
+{
+	if (err == 0)
+		publisher_resume(arg);
+}
+
+int publisher_upload(struct publisher *P, struct relay *r, const uint8_t (*ids)[32], size_t n)
+{
+	json_t *hexes = json_array(), *filters;
+	sqlite3_stmt *st = NULL;
+	const char *json;
+	char *why = NULL;
+	int64_t relay_id;
+	size_t len;
+	int added = 0, e;
+
+	for (size_t i = 0; i < n; i++) {
+		char hex[65];
+		hex_encode(ids[i], 32, hex);
+		json_array_append_new(hexes, json_string(hex));
+	}
+	filters = json_pack("[{s:o}]", "ids", hexes);
+	e = cache_relay_id(P->env.cache, relay_url(r), &relay_id);
+	if (e == 0)
+		e = cache_query(P->env.cache, filters, (long long)n, &st, &why);
+	json_decref(filters);
+	while (e == 0 && (e = cache_query_next(st, &json, &len)) > 0) {
+		struct nostr_event ev;
+		struct event_error err;
+		int64_t oid;
+		if (event_parse(json, len, &ev, &err) < 0) {
+			e = 0;
+			continue;
+		}
+		if ((e = db_savepoint(P->env.db)) == 0)
+			e = db_release(P->env.db, outbox_add(P->env.outbox, &ev, true, relay_id, &oid));
+		event_clear(&ev);
+		if (e == 0)
+			added++;
+	}
+	if (st)
+		sqlite3_finalize(st);
+	free(why);
+	if (e < 0)
+		return e;
+	if (added && db_after_commit(P->env.db, upload_committed, P) < 0)
+		return -EIO;
+	return added;
+}
+
 json_t *publisher_rows(struct publisher *P, const char *state_filter, const char *relay_url, long long limit,
 		       char **why)
 {

@@ -71,6 +71,10 @@ void publish_request(struct publisher *P, struct request *r, struct publish_args
 /* Submits every pending outbox row whose relay is configured and not already delivering
  * it (at start and after every reload). Returns the number of rows submitted. */
 int publisher_resume(struct publisher *P);
+/* Events of the cache that relay r lacks (NIP-77 sync --up): each gets an outbox row for r,
+ * and after the commit the outbox delivers them like any pending row (what the relay's
+ * queue cannot take now waits in the outbox). The number of rows added, or < 0. */
+int publisher_upload(struct publisher *P, struct relay *r, const uint8_t (*ids)[32], size_t n);
 /* The outbox op's rows, with each row's relay name and "in_flight" where its job is out on
  * a session right now. */
 json_t *publisher_rows(struct publisher *P, const char *state_filter, const char *relay_url, long long limit,

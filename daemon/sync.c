@@ -65,6 +65,9 @@ struct sync_relay {
 	bool negentropy;    /* this relay was (or is being) reconciled by NIP-77 */
 	char fallback[400]; /* why NIP-77 was not used or given up ("" if it was not tried) */
 	struct negsync_stats neg;
+	uint8_t (*up)[32]; /* --up: ids the relay lacks, not yet handed to the outbox */
+	size_t n_up;
+	unsigned long long uploaded, upload_failed;
 	struct slice slices[MAX_SLICES];
 	unsigned n_slices, slices_done;
 	unsigned long long received, fresh, duplicates, invalid, pages;
@@ -88,7 +91,7 @@ struct sync_run {
 	json_t *filter;
 	bool have_since;
 	int64_t since;
-	bool progress;
+	bool progress, up;
 	enum sync_method method;
 	struct event *progress_timer;
 	unsigned in_verify; /* events out for verification: the run lives until they are back */
@@ -141,6 +144,8 @@ static json_t *target_result(const struct sync_relay *sr)
 					      (json_int_t)ns->need, "missing", (json_int_t)ns->missing, "rounds",
 					      (json_int_t)ns->rounds, "bytes", (json_int_t)ns->bytes, "chunks",
 					      (json_int_t)ns->chunks, "fetches", (json_int_t)ns->fetches));
+	if (sr->negentropy && sr->run->up)
+		json_object_set_new(json_object_get(o, "negentropy"), "uploaded", json_integer((json_int_t)sr->uploaded));
 	if (sr->failed)
 		json_object_set_new(o, "error", json_string(sr->error));
 	return o;
@@ -154,6 +159,7 @@ static void run_free(struct sync_run *run)
 			if (sr->slices[k].timer)
 				event_free(sr->slices[k].timer);
 		negsync_free(sr->ns);
+		free(sr->up);
 		relay_unref(sr->relay);
 		free(sr->name);
 		free(sr->url);
@@ -557,6 +563,39 @@ static void req_begin(struct sync_relay *sr)
 
 /* ---- NIP-77 --------------------------------------------------------------------------------- */
 
+#define UP_BATCH 500
+
+/* --up: the ids so far go to the outbox. */
+static void up_flush(struct sync_relay *sr)
+{
+	struct syncer *S = sr->run->S;
+	int n;
+
+	if (!sr->n_up)
+		return;
+	n = S->env.upload ? S->env.upload(S->env.upload_arg, sr->relay, (const uint8_t(*)[32])sr->up, sr->n_up) : -ENOSYS;
+	if (n < 0) {
+		sr->upload_failed += sr->n_up;
+		srlog(sr, LOG_WARNING, "cannot queue %zu events for the relay: %s", sr->n_up, strerror(-n));
+	} else {
+		sr->uploaded += (unsigned)n;
+	}
+	sr->n_up = 0;
+}
+
+static void neg_have(void *arg, const uint8_t id[32])
+{
+	struct sync_relay *sr = arg;
+
+	if (!sr->run->up)
+		return;
+	if (!sr->up && !(sr->up = malloc(UP_BATCH * 32)))
+		return;
+	memcpy(sr->up[sr->n_up++], id, 32);
+	if (sr->n_up == UP_BATCH)
+		up_flush(sr);
+}
+
 /* The reconciliation's figures are kept, its counts join the relay's. */
 static void neg_end(struct sync_relay *sr)
 {
@@ -564,6 +603,7 @@ static void neg_end(struct sync_relay *sr)
 
 	if (!sr->ns)
 		return;
+	up_flush(sr);
 	st = negsync_stats(sr->ns);
 	sr->neg = *st;
 	sr->received += st->received;
@@ -600,6 +640,7 @@ static void neg_failed(void *arg, const char *why, enum negsync_failure kind)
 static const struct negsync_ops neg_ops = {
 	.done = neg_done,
 	.failed = neg_failed,
+	.have = neg_have,
 };
 
 /* NIP-77 over the whole window (the filter's since, or --since): the cursor does not limit
@@ -704,6 +745,7 @@ void sync_start(struct syncer *S, struct request *r, struct relay **relays, size
 	run->since = p->since;
 	run->progress = p->progress;
 	run->method = p->method;
+	run->up = p->up;
 	run->n = n;
 	for (size_t i = 0; i < n; i++) {
 		run->r[i].run = run;

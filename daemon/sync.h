@@ -22,6 +22,10 @@ struct syncer_env {
 	struct db *db;
 	struct cache *cache;
 	struct verifier *verifier;
+	/* --up: queue the cache's events ids[0..n) for delivery to r (the outbox); the number
+	 * queued, or < 0. Registered by the daemon (the publisher does it). */
+	int (*upload)(void *arg, struct relay *r, const uint8_t (*ids)[32], size_t n);
+	void *upload_arg;
 };
 
 int syncer_new(const struct syncer_env *env, struct syncer **out);
@@ -44,6 +48,7 @@ struct sync_params {
 	bool have_since;
 	int64_t since; /* explicit lower bound instead of the cursor */
 	bool progress; /* stream progress items */
+	bool up;       /* NIP-77: also publish (through the outbox) what the relay lacks */
 };
 
 /* Syncs the n relays (one reference each, taken over) and answers r with per-relay results. */

@@ -89,9 +89,16 @@ def test_overlapping_sets_end_as_the_union(relay_factory, daemon_factory, tmp_pa
     assert res["status"] == "ok" and res["method"] == "negentropy"
     assert res["negentropy"]["need"] == 30 and res["new"] == 30
     assert set(ids_of("\n".join(late))) <= cache_ids(d)
-    # In step now: nothing moves but the fingerprints.
+    # --up: what only the cache has goes to the relay, through the outbox.
+    res, _ = sync(d, "--relay", "a", "--filter", flt, "--up")
+    assert res["negentropy"]["have"] == 100 and res["negentropy"]["uploaded"] == 100
+    everything = set(ids_of("\n".join(shared + only_relay + only_cache + late)))
+    wait_for(lambda: a.ids({"#t": ["neg"], "limit": 5000}) == everything, 60 * TIMEOUT_SCALE,
+             what="the relay has every event")
+    # In step now, both ways: nothing moves but the fingerprints.
     res, _ = sync(d, "--relay", "a", "--filter", flt)
-    assert res["negentropy"]["need"] == 0 and res["received"] == 0 and res["negentropy"]["rounds"] == 1
+    assert res["negentropy"]["need"] == 0 and res["negentropy"]["have"] == 0
+    assert res["received"] == 0 and res["negentropy"]["rounds"] == 1
     # The human table says which method and what moved.
     r = ctl("sync", "--relay", "a", "--filter", flt, socket_path=d.socket, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -205,6 +212,8 @@ def test_bad_input(relay, daemon_factory):
     assert e["code"] == "invalid_field" and "method" in e["message"]
     e = d.request({"id": 2, "op": "sync", "relay": "a", "filter": {}, "method": 7})["error"]
     assert e["code"] == "invalid_field"
+    e = d.request({"id": 3, "op": "sync", "relay": "a", "filter": {}, "method": "req", "up": True})["error"]
+    assert e["code"] == "invalid_field" and "negentropy" in e["message"]
     assert d.stop() == 0
 
 
