@@ -79,10 +79,55 @@ struct sync_relay {
 
 struct sync_run;
 
+/* A relay that did not answer NEG-OPEN (a NOTICE, or silence) while its NIP-11 said
+ * nothing: auto goes straight to REQ there for an hour instead of waiting again. */
+#define UNSUPPORTED_FOR_S 3600
+struct no_neg {
+	char *url;
+	int64_t until; /* wall clock */
+	char why[200];
+	LIST_ENTRY(no_neg) link;
+};
+
 struct syncer {
 	struct syncer_env env;
 	LIST_HEAD(, sync_run) runs;
+	LIST_HEAD(, no_neg) no_neg;
 };
+
+static struct no_neg *no_neg_find(struct syncer *S, const char *url)
+{
+	struct no_neg *x, *next;
+	int64_t now = clock_wall_s();
+
+	for (x = LIST_FIRST(&S->no_neg); x; x = next) {
+		next = LIST_NEXT(x, link);
+		if (x->until <= now) {
+			LIST_REMOVE(x, link);
+			free(x->url);
+			free(x);
+		} else if (strcmp(x->url, url) == 0) {
+			return x;
+		}
+	}
+	return NULL;
+}
+
+static void no_neg_note(struct syncer *S, const char *url, const char *why)
+{
+	struct no_neg *x = no_neg_find(S, url);
+
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x || !(x->url = strdup(url))) {
+			free(x);
+			return;
+		}
+		LIST_INSERT_HEAD(&S->no_neg, x, link);
+	}
+	x->until = clock_wall_s() + UNSUPPORTED_FOR_S;
+	snprintf(x->why, sizeof(x->why), "%s", why);
+}
 
 struct sync_run {
 	struct syncer *S;
@@ -631,6 +676,8 @@ static void neg_failed(void *arg, const char *why, enum negsync_failure kind)
 		target_failed(sr, "negentropy: %s", why);
 		return;
 	}
+	if (kind == NEGSYNC_UNSUPPORTED && relay_supports_nip(sr->relay, 77) != 1)
+		no_neg_note(sr->run->S, relay_url(sr->relay), why);
 	/* auto: REQ is never wrong, only slower; what NIP-77 stored stays stored. */
 	snprintf(sr->fallback, sizeof(sr->fallback), "%s%s", kind == NEGSYNC_BROKE ? "negentropy failed: " : "", why);
 	srlog(sr, LOG_INFO, "falling back to REQ: %s", sr->fallback);
@@ -678,6 +725,7 @@ static int target_begin(struct sync_relay *sr)
 	struct relay *r = sr->relay;
 	json_t *fs = json_object_get(run->filter, "since"), *fu = json_object_get(run->filter, "until");
 	int64_t cursor = 0, now = clock_wall_s(), full_since = 0;
+	struct no_neg *nn;
 	int support;
 
 	sr->started_us = clock_now_us();
@@ -705,6 +753,9 @@ static int target_begin(struct sync_relay *sr)
 		req_begin(sr);
 	} else if (run->method == SYNC_AUTO && support == 0) {
 		snprintf(sr->fallback, sizeof(sr->fallback), "the relay's NIP-11 document does not list NIP-77");
+		req_begin(sr);
+	} else if (run->method == SYNC_AUTO && support == -1 && (nn = no_neg_find(S, relay_url(r)))) {
+		snprintf(sr->fallback, sizeof(sr->fallback), "NIP-77 was not answered within the last hour (%s)", nn->why);
 		req_begin(sr);
 	} else {
 		neg_begin(sr, full_since, support != 1);
@@ -773,6 +824,7 @@ int syncer_new(const struct syncer_env *env, struct syncer **out)
 		return -ENOMEM;
 	S->env = *env;
 	LIST_INIT(&S->runs);
+	LIST_INIT(&S->no_neg);
 	*out = S;
 	return 0;
 }
@@ -794,6 +846,12 @@ void syncer_free(struct syncer *S)
 			request_fail(run->req, RP_ERR_SHUTTING_DOWN, "the daemon is stopping; cursors did not move");
 		run->req = NULL;
 		run_free(run);
+	}
+	while (!LIST_EMPTY(&S->no_neg)) {
+		struct no_neg *x = LIST_FIRST(&S->no_neg);
+		LIST_REMOVE(x, link);
+		free(x->url);
+		free(x);
 	}
 	free(S);
 }

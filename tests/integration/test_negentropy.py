@@ -173,6 +173,21 @@ def test_relay_without_nip77(relay_factory, daemon_factory, tmp_path):
     assert d.stop() == 0
 
 
+def test_an_unanswered_probe_is_remembered(fault_factory, daemon_factory):
+    # No NIP-11 document, and NEG-OPEN gets a NOTICE: auto probes once, then goes straight to REQ.
+    f = fault_factory("--nip11-status", "404")
+    d = start_daemon(daemon_factory, {"f": f.url})
+    wait_ready(d, "f")
+    res, _ = sync(d, "--relay", "f", "--filter", "{}")
+    assert res["status"] == "ok" and res["method"] == "req" and "NOTICE" in res["fallback"], res
+    res, _ = sync(d, "--relay", "f", "--filter", "{}")
+    assert res["method"] == "req" and "within the last hour" in res["fallback"] and "negentropy" not in res
+    # --method negentropy still tries (and fails with the cause).
+    res, _ = sync(d, "--relay", "f", "--filter", "{}", "--method", "negentropy", expect=1)
+    assert "NOTICE" in res["error"]
+    assert d.stop() == 0
+
+
 def test_neg_err_mid_way_falls_back_to_req(relay_factory, daemon_factory, tmp_path):
     evs = gen_events(1200, seed="neg-err", tags=("t=err",))
     # A small frame: several rounds, and the relay fails the first NEG-MSG after NEG-OPEN.
