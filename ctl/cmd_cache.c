@@ -105,8 +105,9 @@ static void query_item(json_t *item, json_t *msg, void *data)
 
 static void query_done(const json_t *reply, void *data)
 {
-	(void)data;
-	if (isatty(STDERR_FILENO))
+	struct ctl *ctl = data;
+
+	if (isatty(STDERR_FILENO) && !ctl->quiet)
 		fprintf(stderr, "%lld events\n",
 			(long long)json_integer_value(json_object_get(json_object_get(reply, RP_F_RESULT), "count")));
 }
@@ -219,6 +220,8 @@ static void sync_done(const json_t *reply, void *data)
 
 	if (v->tty)
 		fprintf(stderr, "\r\033[K");
+	if (v->ctl->quiet && reply_ok(reply))
+		return;
 	sync_table(json_object_get(body, "relays"));
 }
 
@@ -234,7 +237,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sync_view v = { .ctl = ctl, .tty = isatty(STDERR_FILENO) };
+	struct sync_view v = { .ctl = ctl, .tty = isatty(STDERR_FILENO) && !ctl->quiet };
 	json_t *args = json_object(), *reply = NULL;
 	char *end;
 	int c, r;
@@ -350,7 +353,7 @@ static int outbox_change(struct ctl *ctl, const char *op, const char *verb, cons
 	} else {
 		return usage(&cmd_outbox, "ID is a row number, a 64-hex event id or a note1... id");
 	}
-	r = call(ctl, op, args, NULL, changed, (void *)verb);
+	r = call(ctl, op, args, NULL, ctl->quiet ? NULL : changed, (void *)verb);
 	json_decref(args);
 	return r;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "units.h"
@@ -31,65 +33,46 @@ struct run {
 	unsigned long long ok, failed, outstanding;
 	unsigned long long window; /* outstanding requests at most, as the daemon advises */
 	bool lost;
+	bool progress;       /* a progress line on standard error (a TTY, while stdout is not) */
+	uint64_t progress_ns; /* when it was last written */
 };
 
-static void print_targets(const json_t *relays)
+static uint64_t now_ns(void)
 {
-	size_t i;
-	json_t *t;
+	struct timespec ts;
 
-	json_array_foreach(relays, i, t) {
-		const char *st = json_string_value(json_object_get(t, "status"));
-		const char *msg = json_string_value(json_object_get(t, "message"));
-		printf("%s%s: %s", i ? "; " : " (", json_string_value(json_object_get(t, "relay")), st ? st : "?");
-		if (json_object_get(t, "latency_ms") && strcmp(st, "accepted") == 0)
-			printf(" %.1fms", json_number_value(json_object_get(t, "latency_ms")));
-		if (msg && *msg && strcmp(st, "accepted") != 0)
-			printf(" \"%s\"", msg);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* One updating line, five times a second at most; final clears it. */
+static void progress(struct run *run, bool final)
+{
+	uint64_t now;
+
+	if (!run->progress)
+		return;
+	if (final) {
+		fprintf(stderr, "\r\033[K");
+		return;
 	}
-	if (i)
-		printf(")");
+	now = now_ns();
+	if (now - run->progress_ns < 200000000ULL)
+		return;
+	run->progress_ns = now;
+	fprintf(stderr, "\r\033[Kpublishing: %llu done (%llu failed), %llu waiting", run->ok + run->failed, run->failed,
+		run->outstanding);
+	fflush(stderr);
 }
 
 static void report(struct run *run, json_t *reply, size_t line)
 {
-	const json_t *res = json_object_get(reply, RP_F_RESULT), *err = json_object_get(reply, RP_F_ERROR);
-
 	if (reply_ok(reply))
 		run->ok++;
 	else
 		run->failed++;
-	if (run->ctl->json) {
-		output_json_line(reply);
-		return;
-	}
-	if (reply_ok(reply) && json_object_get(res, "queued")) {
-		size_t i;
-		json_t *n;
-		printf("queued %s ->", json_string_value(json_object_get(res, "event_id")));
-		json_array_foreach(json_object_get(res, "queued"), i, n)
-			printf(" %s", json_string_value(n));
-		printf("\n");
-	} else if (reply_ok(reply)) {
-		printf("ok %s %lld/%zu", json_string_value(json_object_get(res, "event_id")),
-		       (long long)json_integer_value(json_object_get(res, "accepted")),
-		       json_array_size(json_object_get(res, "relays")));
-		print_targets(json_object_get(res, "relays"));
-		printf("\n");
-	} else {
-		const char *id = json_string_value(json_object_get(err, "event_id"));
-		const char *reason = json_string_value(json_object_get(err, RP_F_REASON));
-		if (id)
-			printf("FAILED %s: ", id);
-		else
-			printf("FAILED line %zu: ", line);
-		printf("%s", json_string_value(json_object_get(err, RP_F_CODE)));
-		if (reason)
-			printf(" (%s)", reason);
-		printf(": %s", json_string_value(json_object_get(err, RP_F_MESSAGE)));
-		print_targets(json_object_get(err, "relays"));
-		printf("\n");
-	}
+	run->ctl->out->publish(reply, line);
+	progress(run, false);
 }
 
 static json_t *request_args(const struct publish_opts *o, json_t *event)
@@ -202,7 +185,8 @@ static int publish_stream(struct run *run, const struct publish_opts *o, FILE *i
 		}
 	}
 	free(line);
-	if (!run->ctl->json && (run->ok + run->failed > 1 || run->lost))
+	progress(run, true);
+	if (!run->ctl->json && !run->ctl->quiet && (run->ok + run->failed > 1 || run->lost))
 		fprintf(stderr, "%llu published, %llu failed%s\n", run->ok, run->failed,
 			run->lost ? ", connection lost" : "");
 	if (run->lost)
@@ -215,7 +199,8 @@ static int parse_opts(int argc, char **argv, struct publish_opts *o);
 static int run_publish(struct ctl *ctl, int argc, char **argv)
 {
 	struct publish_opts o = { 0 };
-	struct run run = { .ctl = ctl };
+	struct run run = { .ctl = ctl, .progress = !ctl->json && !ctl->quiet && isatty(STDERR_FILENO) &&
+						       !isatty(STDOUT_FILENO) };
 	FILE *in = NULL;
 	int r = parse_opts(argc, argv, &o);
 

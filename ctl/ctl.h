@@ -13,6 +13,7 @@
 struct ctl {
 	const char *socket;
 	bool json;
+	bool quiet; /* -q: no report of what succeeded; failures and what was asked for still print */
 	const struct output *out;
 	struct client client;
 	bool connected;

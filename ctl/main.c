@@ -25,20 +25,24 @@ static const struct command *const commands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: relaypoolctl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
-		   "       relaypoolctl COMMAND --help | --help | --version\n"
+	fprintf(f, "Usage: relaypoolctl [-s SOCKET] [--json] [--quiet] COMMAND [ARGS...]\n"
+		   "       relaypoolctl COMMAND --help | help [COMMAND] | --help | --version\n"
 		   "\n"
 		   "Talks to relaypoold over its control socket.\n"
 		   "\n"
 		   "Options:\n"
 		   "  -s, --socket PATH  control socket (default $" RP_SOCKET_ENV " or " RP_DEFAULT_SOCKET ")\n"
 		   "  -j, --json         print the daemon's JSON replies, one per line\n"
+		   "  -q, --quiet        print no report of what succeeded (publish's ok lines, sync's\n"
+		   "                     table, reload's summary); failures and what was asked for\n"
+		   "                     (query, status, ...) still print\n"
 		   "  -h, --help         this text (COMMAND --help for a command)\n"
 		   "      --version      print relaypoolctl's version\n"
 		   "\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(f, "  %-13s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "  %-13s %s\n", "help", "this text, or a command's (help COMMAND)");
 	fprintf(f, "\n"
 		   "Exit status:\n"
 		   "  0  success\n"
@@ -113,6 +117,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -122,10 +127,11 @@ int main(int argc, char **argv)
 	int c, r;
 
 	/* '+': stop at the command name so its own options are left to it. */
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': ctl.socket = optarg; break;
 		case 'j': ctl.json = true; break;
+		case 'q': ctl.quiet = true; break;
 		case 'h': usage(stdout); return RP_EXIT_OK;
 		case 'V': printf("relaypoolctl %s (control protocol %d)\n", RELAYPOOL_VERSION, RP_PROTO_VERSION);
 			  return RP_EXIT_OK;
@@ -138,11 +144,15 @@ int main(int argc, char **argv)
 		return RP_EXIT_USAGE;
 	}
 	if (strcmp(argv[optind], "help") == 0) {
-		if (optind + 1 < argc && (cmd = find_command(argv[optind + 1]))) {
-			ctl_command_help(cmd, stdout);
+		if (optind + 1 >= argc) {
+			usage(stdout);
 			return RP_EXIT_OK;
 		}
-		usage(stdout);
+		if (!(cmd = find_command(argv[optind + 1]))) {
+			fprintf(stderr, "relaypoolctl: help: unknown command '%s'\n", argv[optind + 1]);
+			return RP_EXIT_USAGE;
+		}
+		ctl_command_help(cmd, stdout);
 		return RP_EXIT_OK;
 	}
 	cmd = find_command(argv[optind]);
@@ -162,6 +172,8 @@ int main(int argc, char **argv)
 	}
 	if (ctl.json)
 		ctl.out = &output_json;
+	else if (ctl.quiet)
+		ctl.out = &output_quiet;
 	r = cmd->run(&ctl, argc - optind, argv + optind);
 	if (ctl.connected)
 		client_close(&ctl.client);

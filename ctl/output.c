@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client.h"
 #include "output.h"
 #include "proto.h"
 
@@ -187,12 +188,83 @@ static void text_relays(const json_t *reply)
 		printf("(no relays configured)\n");
 }
 
+static void print_targets(const json_t *relays)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(relays, i, t) {
+		const char *st = json_string_value(json_object_get(t, "status"));
+		const char *msg = json_string_value(json_object_get(t, "message"));
+		printf("%s%s: %s", i ? "; " : " (", json_string_value(json_object_get(t, "relay")), st ? st : "?");
+		if (json_object_get(t, "latency_ms") && st && strcmp(st, "accepted") == 0)
+			printf(" %.1fms", json_number_value(json_object_get(t, "latency_ms")));
+		if (msg && *msg && st && strcmp(st, "accepted") != 0)
+			printf(" \"%s\"", msg);
+	}
+	if (i)
+		printf(")");
+}
+
+static void text_publish(const json_t *reply, size_t line)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT), *err = json_object_get(reply, RP_F_ERROR);
+
+	if (reply_ok(reply) && json_object_get(res, "queued")) {
+		size_t i;
+		json_t *n;
+		printf("queued %s ->", str(res, "event_id"));
+		json_array_foreach(json_object_get(res, "queued"), i, n)
+			printf(" %s", json_string_value(n));
+		printf("\n");
+	} else if (reply_ok(reply)) {
+		printf("ok %s %lld/%zu", str(res, "event_id"), num(res, "accepted"),
+		       json_array_size(json_object_get(res, "relays")));
+		print_targets(json_object_get(res, "relays"));
+		printf("\n");
+	} else {
+		const char *id = json_string_value(json_object_get(err, "event_id"));
+		const char *reason = json_string_value(json_object_get(err, RP_F_REASON));
+		if (id)
+			printf("FAILED %s: ", id);
+		else
+			printf("FAILED line %zu: ", line);
+		printf("%s", str(err, RP_F_CODE));
+		if (reason)
+			printf(" (%s)", reason);
+		printf(": %s", str(err, RP_F_MESSAGE));
+		print_targets(json_object_get(err, "relays"));
+		printf("\n");
+	}
+}
+
+static void quiet_publish(const json_t *reply, size_t line)
+{
+	if (!reply_ok(reply))
+		text_publish(reply, line);
+}
+
+static void quiet_reload(const json_t *reply)
+{
+	(void)reply;
+}
+
+const struct output output_quiet = {
+	.error = text_error,
+	.status = text_status,
+	.reload = quiet_reload,
+	.version = text_version,
+	.relays = text_relays,
+	.publish = quiet_publish,
+};
+
 const struct output output_text = {
 	.error = text_error,
 	.status = text_status,
 	.reload = text_reload,
 	.version = text_version,
 	.relays = text_relays,
+	.publish = text_publish,
 };
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -210,7 +282,14 @@ static void json_version(const char *ctl_version, const json_t *reply)
 	json_decref(o);
 }
 
+static void json_publish(const json_t *reply, size_t line)
+{
+	(void)line;
+	output_json_line(reply);
+}
+
 const struct output output_json = {
+	.publish = json_publish,
 	.error = json_reply,
 	.status = json_reply,
 	.reload = json_reply,

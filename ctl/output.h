@@ -12,10 +12,15 @@ struct output {
 	void (*reload)(const json_t *reply);
 	void (*version)(const char *ctl_version, const json_t *reply);
 	void (*relays)(const json_t *reply);
+	/* One publish reply: the event's input line number is its request id. */
+	void (*publish)(const json_t *reply, size_t line);
 };
 
 extern const struct output output_text;
 extern const struct output output_json;
+/* -q: the text renderers, less what only reports success (reload's summary, a publish's
+ * "ok" lines); what was asked for (status, relays, version) and every failure still show. */
+extern const struct output output_quiet;
 
 /* Prints one JSON value as a single compact line on stdout. */
 void output_json_line(const json_t *v);

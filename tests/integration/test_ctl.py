@@ -107,3 +107,75 @@ def test_version_asks_the_daemon(daemon):
     r = ctl("--json", "version", socket_path=daemon.socket)
     v = json.loads(r.stdout)
     assert v["daemon"]["protocol"] == v["protocol"]
+
+
+def test_help_of_an_unknown_command_is_a_usage_error():
+    r = ctl("help", "nope")
+    assert r.returncode == 2 and r.stderr.startswith("relaypoolctl: ") and "nope" in r.stderr
+    r = ctl("help")
+    assert r.returncode == 0 and "help [COMMAND]" in r.stdout
+
+
+def test_quiet_prints_failures_and_what_was_asked_for(relay_factory, daemon_factory, tmp_path):
+    from conftest import gen_events
+    relay = relay_factory().start()
+    d = daemon_factory()
+    d.write_config(relays={"r": relay.url})
+    d.start()
+    evs = gen_events(3, seed="quiet").splitlines()
+    bad = json.loads(evs[2])
+    bad["content"] = "changed"  # the id no longer matches
+    f = tmp_path / "e.jsonl"
+    f.write_text("\n".join(evs[:2] + [json.dumps(bad)]) + "\n")
+    r = ctl("-q", "publish", str(f), socket_path=d.socket)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("FAILED line 3") and r.stderr == ""
+    r = ctl("-q", "sync", "--relay", "r", "--filter", "{}", socket_path=d.socket)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+    r = ctl("-q", "reload", socket_path=d.socket)
+    assert r.returncode == 0 and r.stdout == ""
+    # What was asked for still prints.
+    r = ctl("-q", "query", "{}", socket_path=d.socket)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+    r = ctl("-q", "status", socket_path=d.socket)
+    assert r.returncode == 0 and "relaypoold" in r.stdout
+    # Without -q the same publish reports every event.
+    r = ctl("publish", str(f), socket_path=d.socket)
+    assert len(r.stdout.splitlines()) == 3 and "published" in r.stderr
+    assert d.stop() == 0
+
+
+def test_publish_progress_on_a_terminal_only(relay_factory, daemon_factory, tmp_path):
+    import pty
+    import subprocess
+    from conftest import RELAYPOOLCTL, gen_events
+    relay = relay_factory().start()
+    d = daemon_factory()
+    d.write_config(relays={"r": relay.url})
+    d.start()
+    f = tmp_path / "e.jsonl"
+    f.write_text(gen_events(300, seed="progress"))
+    # Standard error a terminal, standard output a pipe: one updating progress line.
+    master, slave = pty.openpty()
+    p = subprocess.Popen([RELAYPOOLCTL, "-s", d.socket, "publish", str(f)], stdout=subprocess.PIPE,
+                         stderr=slave)
+    os.close(slave)
+    out, _ = p.communicate(timeout=120)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    assert p.returncode == 0
+    assert len(out.splitlines()) == 300
+    assert b"publishing: " in err and b"\r\x1b[K" in err and b"300 published" in err
+    # Piped: no progress line.
+    r = ctl("publish", str(f), socket_path=d.socket)
+    assert "publishing:" not in r.stderr
+    assert d.stop() == 0
