@@ -10,6 +10,7 @@ packages=(
   libevent-dev libsystemd-dev libjansson-dev libwslay-dev libsecp256k1-dev libssl-dev
   libsqlite3-dev libinih-dev libcmocka-dev
   python3 python3-pytest make g++ systemd socat openssl util-linux clang libclang-rt-14-dev
+  scdoc groff-base man-db bash-completion debhelper lintian dpkg-dev git
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -42,6 +42,18 @@ if (( $# == 0 )); then
   [[ $fuzz_passed =~ ^[0-9]+$ && $fuzz_failed =~ ^[0-9]+$ ]] || { fuzz_passed=0 fuzz_failed=1; }
 fi
 
+# The Debian package: built from the tree, lintian-clean, files where the README says
+# (scripts/package.sh); one test.
+if (( $# == 0 )); then
+  echo "== package"
+  pkg_out=$(bash scripts/package.sh 2>&1)
+  echo "$pkg_out" | tail -8 | sed '$d'
+  read -r p_pass _ p_fail _ <<<"$(echo "$pkg_out" | tail -1)"
+  [[ $p_pass =~ ^[0-9]+$ && $p_fail =~ ^[0-9]+$ ]] || { p_pass=0 p_fail=1; }
+  fuzz_passed=$((fuzz_passed + p_pass))
+  (( p_fail )) && echo "FAILED: package" && broken=$((broken + p_fail))
+fi
+
 /usr/bin/python3 - "$broken" "$fuzz_passed" "$fuzz_failed" "${builds[@]}" <<'PY'
 import json, sys
 broken, fuzz_passed, fuzz_failed, builds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
