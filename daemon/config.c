@@ -290,7 +290,7 @@ static bool check_single_line(struct parser *p, const struct raw_key *k)
 	if (!k->continued)
 		return true;
 	perr(p, k->line, "%s: the value does not continue on the next line (only relays, allow_users, "
-			 "allow_groups and filter do)",
+			 "allow_groups, filter and limits do)",
 	     k->name);
 	return false;
 }
