@@ -173,56 +173,15 @@ static void sync_progress(json_t *item, json_t *msg, void *data)
 	fflush(stderr);
 }
 
-static void sync_table(const json_t *relays)
-{
-	size_t i;
-	json_t *r;
-
-	printf("%-14s %-8s %-10s %9s %9s %10s %8s %6s %9s\n", "RELAY", "STATUS", "METHOD", "RECEIVED", "NEW",
-	       "DUPLICATES", "INVALID", "PAGES", "DURATION");
-	json_array_foreach(relays, i, r) {
-		json_t *neg = json_object_get(r, "negentropy");
-		printf("%-14s %-8s %-10s %9lld %9lld %10lld %8lld %6lld %8.1fs\n",
-		       json_string_value(json_object_get(r, "relay")), json_string_value(json_object_get(r, "status")),
-		       json_string_value(json_object_get(r, "method")),
-		       (long long)json_integer_value(json_object_get(r, "received")),
-		       (long long)json_integer_value(json_object_get(r, "new")),
-		       (long long)json_integer_value(json_object_get(r, "duplicates")),
-		       (long long)json_integer_value(json_object_get(r, "invalid")),
-		       (long long)json_integer_value(json_object_get(r, "pages")),
-		       (double)json_integer_value(json_object_get(r, "duration_ms")) / 1000.0);
-		if (neg)
-			printf("  negentropy: %lld ids only here, %lld only at the relay (%lld not sent), %lld round trips, "
-			       "%lld bytes, %lld chunk%s\n",
-			       (long long)json_integer_value(json_object_get(neg, "have")),
-			       (long long)json_integer_value(json_object_get(neg, "need")),
-			       (long long)json_integer_value(json_object_get(neg, "missing")),
-			       (long long)json_integer_value(json_object_get(neg, "rounds")),
-			       (long long)json_integer_value(json_object_get(neg, "bytes")),
-			       (long long)json_integer_value(json_object_get(neg, "chunks")),
-			       json_integer_value(json_object_get(neg, "chunks")) == 1 ? "" : "s");
-		if (neg && json_object_get(neg, "uploaded"))
-			printf("  up: %lld events queued for the relay (relaypoolctl outbox shows their delivery)\n",
-			       (long long)json_integer_value(json_object_get(neg, "uploaded")));
-		if (json_object_get(r, "fallback"))
-			printf("  REQ %s: %s\n", json_object_get(r, "negentropy") ? "after" : "because",
-			       json_string_value(json_object_get(r, "fallback")));
-		if (json_object_get(r, "error"))
-			printf("  error: %s\n", json_string_value(json_object_get(r, "error")));
-	}
-}
 
 /* Also for a failed sync: its error carries the same per-relay table. */
 static void sync_done(const json_t *reply, void *data)
 {
 	struct sync_view *v = data;
-	const json_t *body = json_object_get(reply, reply_ok(reply) ? RP_F_RESULT : RP_F_ERROR);
 
 	if (v->tty)
 		fprintf(stderr, "\r\033[K");
-	if (v->ctl->quiet && reply_ok(reply))
-		return;
-	sync_table(json_object_get(body, "relays"));
+	v->ctl->out->sync(reply);
 }
 
 static int run_sync(struct ctl *ctl, int argc, char **argv)
@@ -302,33 +261,24 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 
 static void outbox_rows(const json_t *reply, void *data)
 {
-	const json_t *res = json_object_get(reply, RP_F_RESULT), *c = json_object_get(res, "counts");
-	size_t i;
-	json_t *row;
-
-	(void)data;
-	printf("%-6s %-16s %-14s %-10s %4s  %s\n", "ROW", "EVENT", "RELAY", "STATE", "TRY", "MESSAGE");
-	json_array_foreach(json_object_get(res, "rows"), i, row) {
-		const char *relay = json_string_value(json_object_get(row, "relay"));
-		const char *msg = json_string_value(json_object_get(row, "message"));
-		printf("%-6lld %.16s %-14s %-10s %4lld  %s\n", (long long)json_integer_value(json_object_get(row, "row")),
-		       json_string_value(json_object_get(row, "event_id")),
-		       relay ? relay : json_string_value(json_object_get(row, "url")),
-		       json_string_value(json_object_get(row, "state")),
-		       (long long)json_integer_value(json_object_get(row, "attempts")), msg ? msg : "");
-	}
-	printf("\n%lld pending, %lld accepted, %lld rejected, %lld expired\n",
-	       (long long)json_integer_value(json_object_get(c, "pending")),
-	       (long long)json_integer_value(json_object_get(c, "accepted")),
-	       (long long)json_integer_value(json_object_get(c, "rejected")),
-	       (long long)json_integer_value(json_object_get(c, "expired")));
+	((const struct ctl *)data)->out->outbox(reply);
 }
 
-static void changed(const json_t *reply, void *data)
+
+struct change_view {
+	const struct ctl *ctl;
+	const char *verb; /* "re-armed", "dropped" */
+};
+
+/* The renderer gets the reply with the verb in its result. */
+static void outbox_changed(const json_t *reply, void *data)
 {
-	printf("%s %lld row%s\n", (const char *)data,
-	       (long long)json_integer_value(json_object_get(json_object_get(reply, RP_F_RESULT), "rows")),
-	       json_integer_value(json_object_get(json_object_get(reply, RP_F_RESULT), "rows")) == 1 ? "" : "s");
+	const struct change_view *v = data;
+	json_t *copy = json_deep_copy(reply);
+
+	json_object_set_new(json_object_get(copy, RP_F_RESULT), "verb", json_string(v->verb));
+	v->ctl->out->outbox_changed(copy);
+	json_decref(copy);
 }
 
 /* outbox retry|drop ID: a row number, or an event id (hex or note1...). */
@@ -353,7 +303,7 @@ static int outbox_change(struct ctl *ctl, const char *op, const char *verb, cons
 	} else {
 		return usage(&cmd_outbox, "ID is a row number, a 64-hex event id or a note1... id");
 	}
-	r = call(ctl, op, args, NULL, ctl->quiet ? NULL : changed, (void *)verb);
+	r = call(ctl, op, args, NULL, outbox_changed, &(struct change_view){ ctl, verb });
 	json_decref(args);
 	return r;
 }
@@ -407,7 +357,7 @@ static int run_outbox(struct ctl *ctl, int argc, char **argv)
 		json_decref(args);
 		return usage(&cmd_outbox, "unexpected argument");
 	}
-	r = call(ctl, RP_OP_OUTBOX, args, NULL, outbox_rows, NULL);
+	r = call(ctl, RP_OP_OUTBOX, args, NULL, outbox_rows, ctl);
 	json_decref(args);
 	return r;
 }

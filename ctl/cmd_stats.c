@@ -11,61 +11,12 @@
 
 #include "ctl.h"
 
-static double num(const json_t *o, const char *k)
-{
-	return json_number_value(json_object_get(o, k));
-}
-
 static const char *str(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "-";
 }
 
-static void print_stats(const json_t *res)
-{
-	const json_t *pool = json_object_get(res, "pool"), *par = json_object_get(pool, "effective_parallelism");
-	const json_t *thr = json_object_get(pool, "throughput"), *lag = json_object_get(pool, "loop_lag_ms");
-	const json_t *contention = json_object_get(res, "contention"), *r, *s;
-	double conf = num(pool, "configured");
-	size_t i, j;
-
-	printf("pool      effective parallelism %.1f (10 s) %.1f (60 s) %.1f (since start) of %.0f configured (%.0f%%)\n",
-	       num(par, "10s"), num(par, "60s"), num(par, "total"), conf, conf > 0 ? num(par, "10s") / conf * 100 : 0);
-	printf("          throughput %.1f/s (10 s) %.1f/s (60 s); %.0f in flight, %.0f queued (%.1f on average); "
-	       "loop lag p99 %.1f ms\n",
-	       num(thr, "10s"), num(thr, "60s"), num(pool, "inflight"), num(json_object_get(pool, "queued"), "now"),
-	       num(json_object_get(pool, "queued"), "10s"), num(lag, "p99"));
-	printf("\n%-14s %5s %5s %7s %7s %8s %6s %17s %17s %7s %5s %5s %5s\n", "RELAY", "CONF", "READY", "PAR10s",
-	       "PAR60s", "OK/s10s", "QUEUE", "WAIT p50/p99 ms", "OK p50/p99 ms", "ACCEPT", "REJ", "TMO", "RATEL");
-	json_array_foreach(json_object_get(res, "relays"), i, r) {
-		const json_t *w = json_object_get(r, "queue_wait_ms"), *ok = json_object_get(r, "ok_latency_ms");
-		char ready[16], wait[32], okl[32];
-		snprintf(ready, sizeof(ready), "%.0f/%.0f", num(r, "sessions_ready"), num(r, "sessions"));
-		snprintf(wait, sizeof(wait), "%.1f/%.1f", num(w, "p50"), num(w, "p99"));
-		snprintf(okl, sizeof(okl), "%.1f/%.1f", num(ok, "p50"), num(ok, "p99"));
-		printf("%-14s %5.0f %5s %7.2f %7.2f %8.1f %6.0f %17s %17s %7.0f %5.0f %5.0f %5.0f\n", str(r, "name"),
-		       num(r, "configured"), ready, num(json_object_get(r, "effective_parallelism"), "10s"),
-		       num(json_object_get(r, "effective_parallelism"), "60s"),
-		       num(json_object_get(r, "throughput"), "10s"), num(json_object_get(r, "queued"), "now"), wait, okl,
-		       num(r, "accepted"), num(r, "rejected"), num(r, "timeouts"), num(r, "rate_limited"));
-		json_array_foreach(json_object_get(r, "sessions_detail"), j, s) {
-			const json_t *rtt = json_object_get(s, "rtt_ms");
-			printf("  session %-2.0f %-10s connected %6.1fs  busy %3.0f%%  parallelism %5.2f  oks %-7.0f ok mean "
-			       "%6.1f ms  rtt %s%.1f ms\n",
-			       num(s, "index"), str(s, "state"), num(s, "connected_s"), num(s, "busy_ratio") * 100,
-			       num(s, "parallelism"), num(s, "oks"), num(s, "ok_latency_ms_mean"), json_is_number(rtt) ? "" : "~",
-			       json_is_number(rtt) ? json_number_value(rtt) : 0);
-		}
-	}
-	if (json_array_size(contention)) {
-		printf("\ncontention:\n");
-		json_array_foreach(contention, i, r)
-			printf("  %s (%s): %s\n", str(r, "scope"), str(r, "reason"), str(r, "message"));
-	} else {
-		printf("\ncontention: none\n");
-	}
-}
 
 static int run_stats(struct ctl *ctl, int argc, char **argv)
 {
@@ -111,7 +62,7 @@ static int run_stats(struct ctl *ctl, int argc, char **argv)
 		} else {
 			if (every > 0 && isatty(STDOUT_FILENO))
 				printf("\033[H\033[J");
-			print_stats(json_object_get(reply, RP_F_RESULT));
+			ctl->out->stats(reply);
 		}
 		json_decref(reply);
 		fflush(stdout);
@@ -138,33 +89,11 @@ static int run_metrics(struct ctl *ctl, int argc, char **argv)
 static void trace_item(json_t *item, json_t *msg, void *data)
 {
 	struct ctl *ctl = data;
-	const char *id = json_string_value(json_object_get(item, "event_id"));
-	double t = num(item, "t");
-	time_t sec = (time_t)t;
-	struct tm tm;
 
-	if (ctl->json) {
+	if (ctl->json)
 		output_json_line(msg);
-		fflush(stdout);
-		return;
-	}
-	localtime_r(&sec, &tm);
-	printf("%02d:%02d:%02d.%03d %-9s %s", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)sec) * 1000),
-	       str(item, "what"), str(item, "relay"));
-	if (json_object_get(item, "session"))
-		printf("/%.0f", num(item, "session"));
-	if (id)
-		printf(" %.16s attempt %.0f", id, num(item, "attempt"));
-	if (json_object_get(item, "waited_ms"))
-		printf(" waited %.1f ms", num(item, "waited_ms"));
-	if (json_object_get(item, "latency_ms"))
-		printf(" %s in %.1f ms", json_is_true(json_object_get(item, "accepted")) ? "accepted" : "refused",
-		       num(item, "latency_ms"));
-	if (json_object_get(item, "message") && *str(item, "message"))
-		printf(" \"%s\"", str(item, "message"));
-	if (json_object_get(item, "count"))
-		printf(" %.0f events (this reader fell behind)", num(item, "count"));
-	printf("\n");
+	else
+		ctl->out->trace_item(item);
 	fflush(stdout);
 }
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client.h"
 #include "output.h"
@@ -249,6 +250,166 @@ static void quiet_reload(const json_t *reply)
 	(void)reply;
 }
 
+/* ---- cache, outbox, stats, trace ---------------------------------------------------------- */
+
+static double dnum(const json_t *o, const char *k)
+{
+	return json_number_value(json_object_get(o, k));
+}
+
+static void text_sync(const json_t *reply)
+{
+	const json_t *relays = json_object_get(json_object_get(reply, reply_ok(reply) ? RP_F_RESULT : RP_F_ERROR), "relays");
+	size_t i;
+	json_t *r;
+
+	printf("%-14s %-8s %-10s %9s %9s %10s %8s %6s %9s\n", "RELAY", "STATUS", "METHOD", "RECEIVED", "NEW",
+	       "DUPLICATES", "INVALID", "PAGES", "DURATION");
+	json_array_foreach(relays, i, r) {
+		json_t *neg = json_object_get(r, "negentropy");
+		printf("%-14s %-8s %-10s %9lld %9lld %10lld %8lld %6lld %8.1fs\n",
+		       json_string_value(json_object_get(r, "relay")), json_string_value(json_object_get(r, "status")),
+		       json_string_value(json_object_get(r, "method")),
+		       (long long)json_integer_value(json_object_get(r, "received")),
+		       (long long)json_integer_value(json_object_get(r, "new")),
+		       (long long)json_integer_value(json_object_get(r, "duplicates")),
+		       (long long)json_integer_value(json_object_get(r, "invalid")),
+		       (long long)json_integer_value(json_object_get(r, "pages")),
+		       (double)json_integer_value(json_object_get(r, "duration_ms")) / 1000.0);
+		if (neg)
+			printf("  negentropy: %lld ids only here, %lld only at the relay (%lld not sent), %lld round trips, "
+			       "%lld bytes, %lld chunk%s\n",
+			       (long long)json_integer_value(json_object_get(neg, "have")),
+			       (long long)json_integer_value(json_object_get(neg, "need")),
+			       (long long)json_integer_value(json_object_get(neg, "missing")),
+			       (long long)json_integer_value(json_object_get(neg, "rounds")),
+			       (long long)json_integer_value(json_object_get(neg, "bytes")),
+			       (long long)json_integer_value(json_object_get(neg, "chunks")),
+			       json_integer_value(json_object_get(neg, "chunks")) == 1 ? "" : "s");
+		if (neg && json_object_get(neg, "uploaded"))
+			printf("  up: %lld events queued for the relay (relaypoolctl outbox shows their delivery)\n",
+			       (long long)json_integer_value(json_object_get(neg, "uploaded")));
+		if (json_object_get(r, "fallback"))
+			printf("  REQ %s: %s\n", json_object_get(r, "negentropy") ? "after" : "because",
+			       json_string_value(json_object_get(r, "fallback")));
+		if (json_object_get(r, "error"))
+			printf("  error: %s\n", json_string_value(json_object_get(r, "error")));
+	}
+}
+
+static void quiet_sync(const json_t *reply)
+{
+	if (!reply_ok(reply))
+		text_sync(reply);
+}
+
+static void text_outbox(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT), *c = json_object_get(res, "counts");
+	size_t i;
+	json_t *row;
+
+	printf("%-6s %-16s %-14s %-10s %4s  %s\n", "ROW", "EVENT", "RELAY", "STATE", "TRY", "MESSAGE");
+	json_array_foreach(json_object_get(res, "rows"), i, row) {
+		const char *relay = json_string_value(json_object_get(row, "relay"));
+		const char *msg = json_string_value(json_object_get(row, "message"));
+		printf("%-6lld %.16s %-14s %-10s %4lld  %s\n", (long long)json_integer_value(json_object_get(row, "row")),
+		       json_string_value(json_object_get(row, "event_id")),
+		       relay ? relay : json_string_value(json_object_get(row, "url")),
+		       json_string_value(json_object_get(row, "state")),
+		       (long long)json_integer_value(json_object_get(row, "attempts")), msg ? msg : "");
+	}
+	printf("\n%lld pending, %lld accepted, %lld rejected, %lld expired\n",
+	       (long long)json_integer_value(json_object_get(c, "pending")),
+	       (long long)json_integer_value(json_object_get(c, "accepted")),
+	       (long long)json_integer_value(json_object_get(c, "rejected")),
+	       (long long)json_integer_value(json_object_get(c, "expired")));
+}
+
+static void text_outbox_changed(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+
+	printf("%s %lld row%s\n", str(res, "verb"), num(res, "rows"), num(res, "rows") == 1 ? "" : "s");
+}
+
+static void quiet_outbox_changed(const json_t *reply)
+{
+	(void)reply;
+}
+
+static void text_stats(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+	const json_t *pool = json_object_get(res, "pool"), *par = json_object_get(pool, "effective_parallelism");
+	const json_t *thr = json_object_get(pool, "throughput"), *lag = json_object_get(pool, "loop_lag_ms");
+	const json_t *contention = json_object_get(res, "contention"), *r, *s;
+	double conf = dnum(pool, "configured");
+	size_t i, j;
+
+	printf("pool      effective parallelism %.1f (10 s) %.1f (60 s) %.1f (since start) of %.0f configured (%.0f%%)\n",
+	       dnum(par, "10s"), dnum(par, "60s"), dnum(par, "total"), conf, conf > 0 ? dnum(par, "10s") / conf * 100 : 0);
+	printf("          throughput %.1f/s (10 s) %.1f/s (60 s); %.0f in flight, %.0f queued (%.1f on average); "
+	       "loop lag p99 %.1f ms\n",
+	       dnum(thr, "10s"), dnum(thr, "60s"), dnum(pool, "inflight"), dnum(json_object_get(pool, "queued"), "now"),
+	       dnum(json_object_get(pool, "queued"), "10s"), dnum(lag, "p99"));
+	printf("\n%-14s %5s %5s %7s %7s %8s %6s %17s %17s %7s %5s %5s %5s\n", "RELAY", "CONF", "READY", "PAR10s",
+	       "PAR60s", "OK/s10s", "QUEUE", "WAIT p50/p99 ms", "OK p50/p99 ms", "ACCEPT", "REJ", "TMO", "RATEL");
+	json_array_foreach(json_object_get(res, "relays"), i, r) {
+		const json_t *w = json_object_get(r, "queue_wait_ms"), *ok = json_object_get(r, "ok_latency_ms");
+		char ready[16], wait[32], okl[32];
+		snprintf(ready, sizeof(ready), "%.0f/%.0f", dnum(r, "sessions_ready"), dnum(r, "sessions"));
+		snprintf(wait, sizeof(wait), "%.1f/%.1f", dnum(w, "p50"), dnum(w, "p99"));
+		snprintf(okl, sizeof(okl), "%.1f/%.1f", dnum(ok, "p50"), dnum(ok, "p99"));
+		printf("%-14s %5.0f %5s %7.2f %7.2f %8.1f %6.0f %17s %17s %7.0f %5.0f %5.0f %5.0f\n", str(r, "name"),
+		       dnum(r, "configured"), ready, dnum(json_object_get(r, "effective_parallelism"), "10s"),
+		       dnum(json_object_get(r, "effective_parallelism"), "60s"),
+		       dnum(json_object_get(r, "throughput"), "10s"), dnum(json_object_get(r, "queued"), "now"), wait, okl,
+		       dnum(r, "accepted"), dnum(r, "rejected"), dnum(r, "timeouts"), dnum(r, "rate_limited"));
+		json_array_foreach(json_object_get(r, "sessions_detail"), j, s) {
+			const json_t *rtt = json_object_get(s, "rtt_ms");
+			printf("  session %-2.0f %-10s connected %6.1fs  busy %3.0f%%  parallelism %5.2f  oks %-7.0f ok mean "
+			       "%6.1f ms  rtt %s%.1f ms\n",
+			       dnum(s, "index"), str(s, "state"), dnum(s, "connected_s"), dnum(s, "busy_ratio") * 100,
+			       dnum(s, "parallelism"), dnum(s, "oks"), dnum(s, "ok_latency_ms_mean"), json_is_number(rtt) ? "" : "~",
+			       json_is_number(rtt) ? json_number_value(rtt) : 0);
+		}
+	}
+	if (json_array_size(contention)) {
+		printf("\ncontention:\n");
+		json_array_foreach(contention, i, r)
+			printf("  %s (%s): %s\n", str(r, "scope"), str(r, "reason"), str(r, "message"));
+	} else {
+		printf("\ncontention: none\n");
+	}
+}
+
+static void text_trace_item(const json_t *item)
+{
+	const char *id = json_string_value(json_object_get(item, "event_id"));
+	double t = dnum(item, "t");
+	time_t sec = (time_t)t;
+	struct tm tm;
+
+	localtime_r(&sec, &tm);
+	printf("%02d:%02d:%02d.%03d %-9s %s", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)sec) * 1000),
+	       str(item, "what"), str(item, "relay"));
+	if (json_object_get(item, "session"))
+		printf("/%.0f", dnum(item, "session"));
+	if (id)
+		printf(" %.16s attempt %.0f", id, dnum(item, "attempt"));
+	if (json_object_get(item, "waited_ms"))
+		printf(" waited %.1f ms", dnum(item, "waited_ms"));
+	if (json_object_get(item, "latency_ms"))
+		printf(" %s in %.1f ms", json_is_true(json_object_get(item, "accepted")) ? "accepted" : "refused",
+		       dnum(item, "latency_ms"));
+	if (json_object_get(item, "message") && *str(item, "message"))
+		printf(" \"%s\"", str(item, "message"));
+	if (json_object_get(item, "count"))
+		printf(" %.0f events (this reader fell behind)", dnum(item, "count"));
+	printf("\n");
+}
+
 const struct output output_quiet = {
 	.error = text_error,
 	.status = text_status,
@@ -256,6 +417,11 @@ const struct output output_quiet = {
 	.version = text_version,
 	.relays = text_relays,
 	.publish = quiet_publish,
+	.sync = quiet_sync,
+	.outbox = text_outbox,
+	.outbox_changed = quiet_outbox_changed,
+	.stats = text_stats,
+	.trace_item = text_trace_item,
 };
 
 const struct output output_text = {
@@ -265,6 +431,11 @@ const struct output output_text = {
 	.version = text_version,
 	.relays = text_relays,
 	.publish = text_publish,
+	.sync = text_sync,
+	.outbox = text_outbox,
+	.outbox_changed = text_outbox_changed,
+	.stats = text_stats,
+	.trace_item = text_trace_item,
 };
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -288,8 +459,18 @@ static void json_publish(const json_t *reply, size_t line)
 	output_json_line(reply);
 }
 
+static void json_item(const json_t *item)
+{
+	output_json_line(item);
+}
+
 const struct output output_json = {
 	.publish = json_publish,
+	.sync = json_reply,
+	.outbox = json_reply,
+	.outbox_changed = json_reply,
+	.stats = json_reply,
+	.trace_item = json_item,
 	.error = json_reply,
 	.status = json_reply,
 	.reload = json_reply,

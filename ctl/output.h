@@ -14,12 +14,21 @@ struct output {
 	void (*relays)(const json_t *reply);
 	/* One publish reply: the event's input line number is its request id. */
 	void (*publish)(const json_t *reply, size_t line);
+	/* sync's per-relay table (a failed sync's error carries it too) */
+	void (*sync)(const json_t *reply);
+	/* outbox rows; outbox retry/drop's count (the reply's result has "verb" added) */
+	void (*outbox)(const json_t *reply);
+	void (*outbox_changed)(const json_t *reply);
+	void (*stats)(const json_t *reply);
+	/* one item of the trace stream */
+	void (*trace_item)(const json_t *item);
 };
 
 extern const struct output output_text;
 extern const struct output output_json;
 /* -q: the text renderers, less what only reports success (reload's summary, a publish's
- * "ok" lines); what was asked for (status, relays, version) and every failure still show. */
+ * "ok" lines, sync's table, outbox retry/drop's count); what was asked for (status, relays,
+ * version, outbox rows, stats, trace) and every failure still show. */
 extern const struct output output_quiet;
 
 /* Prints one JSON value as a single compact line on stdout. */
