@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "units.h"
 #include "hex.h"
 #include "nip19.h"
 
@@ -193,6 +194,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "method", required_argument, NULL, 'm' },
 		{ "up", no_argument, NULL, 'u' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -206,7 +208,9 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 		return RP_EXIT_OK;
 	}
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+g:r:f:s:m:u", opts, NULL)) != -1) {
+	uint64_t timeout_ms = 0;
+
+	while ((c = getopt_long(argc, argv, "+g:r:f:s:m:uT:", opts, NULL)) != -1) {
 		json_t *f;
 		long long t;
 		switch (c) {
@@ -239,6 +243,12 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 			json_object_set_new(args, "method", json_string(optarg));
 			break;
 		case 'u': json_object_set_new(args, "up", json_true()); break;
+		case 'T':
+			if (units_parse_duration_ms(optarg, &timeout_ms) < 0 || timeout_ms < 1) {
+				json_decref(args);
+				return usage(&cmd_sync, "--timeout expects a duration, e.g. 30s or 5m");
+			}
+			break;
 		default:
 			json_decref(args);
 			return usage(&cmd_sync, "unknown option");
@@ -252,6 +262,7 @@ static int run_sync(struct ctl *ctl, int argc, char **argv)
 	if (v.tty || ctl->json)
 		json_object_set_new(args, "progress", json_true());
 	(void)reply;
+	ctl_deadline("sync", "the daemon goes on with the sync (its cursors move only if it finishes)", timeout_ms);
 	r = call(ctl, RP_OP_SYNC, args, sync_progress, sync_done, &v);
 	json_decref(args);
 	return r;
@@ -375,7 +386,7 @@ const struct command cmd_query = {
 };
 
 const struct command cmd_sync = {
-	"sync", run_sync, "--group G | --relay R --filter JSON [--since T] [--method auto|negentropy|req] [--up]",
+	"sync", run_sync, "--group G | --relay R --filter JSON [--since T] [--method auto|negentropy|req] [--up] [--timeout D]",
 	"bring the cache up to date with relays",
 	"Fetches events from relays into the cache. Two methods:\n"
 	"- negentropy (NIP-77): the cache's (created_at, id) set for the filter is reconciled\n"
@@ -400,6 +411,7 @@ const struct command cmd_sync = {
 	"  -m, --method M      auto (default), negentropy (fail where the relay lacks it) or req\n"
 	"  -u, --up            negentropy also finds what the relay lacks: publish those events to\n"
 	"                      it through the durable outbox (not with --method req)\n"
+	"  -T, --timeout D     stop waiting after D (e.g. 5m): exit 1; the daemon finishes the sync\n"
 	"\n"
 	"Exit 1 if any relay failed (its cursor did not move); safe to run from cron.\n",
 };

@@ -4,6 +4,8 @@
 #define RELAYPOOLCTL_CTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "client.h"
 #include "output.h"
@@ -36,6 +38,9 @@ int ctl_simple(struct ctl *ctl, const char *op, json_t *args, void (*render)(con
  * to continue, or an exit code. */
 int ctl_no_options(const struct command *cmd, int argc, char **argv);
 void ctl_command_help(const struct command *cmd, FILE *f);
+/* --timeout of a command that waits: after ms (0: never) the process prints that it gave
+ * up, with what (e.g. what the daemon does meanwhile), and exits 1. */
+void ctl_deadline(const char *cmd, const char *what, uint64_t ms);
 /* A --tag argument: "NAME=VALUE" or a JSON array of strings; p=npub1... and e/q=note1...
  * become hex. NULL if malformed. */
 json_t *ctl_parse_tag(const char *arg);

@@ -1,7 +1,10 @@
 /* main.c - relaypoolctl: global options, the command table, exit codes. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "ctl.h"
 
@@ -102,6 +105,34 @@ int ctl_simple(struct ctl *ctl, const char *op, json_t *args, void (*render)(con
 	}
 	json_decref(reply);
 	return r;
+}
+
+static char deadline_msg[256];
+static size_t deadline_len;
+
+/* Async-signal-safe: the message was formatted beforehand. */
+static void deadline_hit(int sig)
+{
+	(void)sig;
+	if (write(STDERR_FILENO, deadline_msg, deadline_len) < 0) {
+		/* nothing left to tell */
+	}
+	_exit(RP_EXIT_FAILED);
+}
+
+void ctl_deadline(const char *cmd, const char *what, uint64_t ms)
+{
+	struct itimerval it = { .it_value = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 } };
+	struct sigaction sa = { .sa_handler = deadline_hit };
+
+	if (!ms)
+		return;
+	int n = snprintf(deadline_msg, sizeof(deadline_msg), "\nrelaypoolctl %s: gave up waiting after %llu ms; %s\n", cmd,
+			 (unsigned long long)ms, what);
+	deadline_len = n > 0 && (size_t)n < sizeof(deadline_msg) ? (size_t)n : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static const struct command *find_command(const char *name)

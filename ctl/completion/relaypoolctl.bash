@@ -224,8 +224,8 @@ trace subscribe subscriptions sign verify help'
             value_opts='-l --limit'
             ;;
         sync)
-            opts='-g --group -r --relay -f --filter -s --since -m --method -u --up'
-            value_opts='-g --group -r --relay -f --filter -s --since -m --method'
+            opts='-g --group -r --relay -f --filter -s --since -m --method -u --up -T --timeout'
+            value_opts='-g --group -r --relay -f --filter -s --since -m --method -T --timeout'
             ;;
         outbox)
             opts='-p --pending -f --failed -r --relay -l --limit'

@@ -201,3 +201,17 @@ def test_outbox_rows_from_the_daemon(daemon_factory):
     assert sorted(complete(f"relaypoolctl -s {d.socket} outbox drop ")[0]) == sorted(rows)
     # Not after options, and not as a second ID.
     assert complete(f"relaypoolctl -s {d.socket} outbox retry {rows[0]} ")[0] == []
+
+
+def test_every_option_of_every_command_completes():
+    """The script's hard-coded option lists stay in step with each command's --help."""
+    import re
+    from conftest import RELAYPOOLCTL
+    for cmd in ["status", "reload", "version", "publish", "query", "sync", "outbox", "relays", "stats",
+                "metrics", "trace", "subscribe", "subscriptions", "sign", "verify"]:
+        text = subprocess.run([RELAYPOOLCTL, cmd, "--help"], capture_output=True, text=True).stdout
+        usage_and_options = "\n".join(line for line in text.splitlines()
+                                      if line.startswith("Usage:") or line.lstrip().startswith("-"))
+        wanted = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", usage_and_options)) - {"--json"}
+        offered = set(complete(f"relaypoolctl {cmd} --")[0])
+        assert wanted <= offered, (cmd, sorted(wanted - offered))

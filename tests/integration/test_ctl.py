@@ -179,3 +179,21 @@ def test_publish_progress_on_a_terminal_only(relay_factory, daemon_factory, tmp_
     r = ctl("publish", str(f), socket_path=d.socket)
     assert "publishing:" not in r.stderr
     assert d.stop() == 0
+
+
+def test_sync_timeout_stops_waiting(fault_factory, daemon_factory):
+    import time
+    # The relay answers each REQ a minute late (and has no NIP-77: the sync pages by REQ).
+    f = fault_factory("--req-delay", "60000")
+    d = daemon_factory()
+    d.write_config(relays={"f": f.url})
+    d.start()
+    t0 = time.monotonic()
+    r = ctl("sync", "--relay", "f", "--filter", "{}", "--method", "req", "--timeout", "1s", socket_path=d.socket)
+    assert r.returncode == 1 and "gave up waiting after 1000 ms" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 30
+    r = ctl("sync", "--relay", "f", "--filter", "{}", "--timeout", "soon", socket_path=d.socket)
+    assert r.returncode == 2 and "--timeout" in r.stderr
+    # The daemon is fine and answers.
+    assert ctl("status", socket_path=d.socket).returncode == 0
+    assert d.stop() == 0
