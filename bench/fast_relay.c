@@ -19,7 +19,8 @@
  *
  * Usage: fast_relay [--port N] [--verify] [--serve N] [--req-limit N] [--ok-delay MS]
  *                   [--max-message BYTES] [--created-at UNIX] [--neg-frame-limit BYTES]
- *                   [--no-negentropy]
+ *                   [--no-negentropy] [--ignore-limit]
+ * --ignore-limit answers every REQ with everything that matches, whatever its limit.
  * Prints "LISTENING <port>" on stdout when ready, a stats line on stderr on SIGINT/SIGTERM. */
 #include <errno.h>
 #include <event2/buffer.h>
@@ -57,6 +58,7 @@ struct options {
 	uint64_t serve, req_limit, ok_delay_ms, max_message, neg_frame;
 	int64_t created_at;
 	bool no_negentropy;
+	bool ignore_limit;
 };
 
 /* One NIP-77 reconciliation of a connection. */
@@ -373,6 +375,10 @@ static void handle_req(struct rconn *c, json_t *arr)
 		abort();
 	for (size_t i = 0; i < nfilters && !why; i++)
 		(void)served_filter_read(json_array_get(arr, i + 2), c->r->opt.req_limit, &fs[i], &why);
+	/* --ignore-limit: everything that matches, as fast as it can be written (a relay that
+	 * outruns the client's verification; what bounded memory must survive). */
+	for (size_t i = 0; i < nfilters && !why && c->r->opt.ignore_limit; i++)
+		fs[i].limit = UINT64_MAX;
 	if (why) {
 		reply_notice(c, "CLOSED", q.subid, q.sublen, why);
 		free(fs);
@@ -867,7 +873,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: fast_relay [--port N] [--verify] [--serve N] [--req-limit N] [--ok-delay MS]\n"
 		   "                  [--max-message BYTES] [--created-at UNIX] [--neg-frame-limit BYTES]\n"
-		   "                  [--no-negentropy]\n"
+		   "                  [--no-negentropy] [--ignore-limit]\n"
 		   "  A minimal Nostr relay on ws://127.0.0.1:N/ (0 = free port) that prints LISTENING <port>.\n");
 }
 
@@ -879,6 +885,7 @@ static int parse_argv(int argc, char **argv, struct options *o)
 		{ "ok-delay", required_argument, NULL, 'd' },	 { "max-message", required_argument, NULL, 'm' },
 		{ "created-at", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
 		{ "neg-frame-limit", required_argument, NULL, 'n' }, { "no-negentropy", no_argument, NULL, 'N' },
+		{ "ignore-limit", no_argument, NULL, 'I' },
 		{ 0 },
 	};
 	uint64_t v;
@@ -902,6 +909,7 @@ static int parse_argv(int argc, char **argv, struct options *o)
 				r = -EINVAL;
 			break;
 		case 'N': o->no_negentropy = true; break;
+		case 'I': o->ignore_limit = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}

@@ -153,8 +153,21 @@ static void hand_back(struct session *s)
 
 /* ---- subscriptions ------------------------------------------------------------------------ */
 
+void session_sub_hold(struct session_sub *sub, bool hold)
+{
+	struct session *s = sub->s;
+
+	if (sub->held == hold)
+		return;
+	sub->held = hold;
+	s->holds += hold ? 1 : (unsigned)-1;
+	if (s->ws && (s->holds == 0 || (hold && s->holds == 1)))
+		ws_hold_input(s->ws, s->holds > 0);
+}
+
 static void remove_sub(struct session_sub *sub)
 {
+	session_sub_hold(sub, false);
 	LIST_REMOVE(sub, link);
 	sub->s->n_subs--;
 	free(sub->req);

@@ -151,6 +151,11 @@ struct session_sub *session_neg_open(struct session *s, const char *id, const js
 int session_neg_send(struct session_sub *sub, const char *hex, size_t len);
 /* Ends a subscription we no longer want (sends CLOSE, or NEG-CLOSE); no callback runs. */
 void session_sub_close(struct session_sub *sub);
+/* Backpressure: while any subscription of the session holds, the session stops reading from
+ * the relay (its events wait in the relay's send buffer, not in our memory). A subscription
+ * that ends releases its hold. Everything on the session waits meanwhile (OKs too), so hold
+ * only as long as work already received is being done. */
+void session_sub_hold(struct session_sub *sub, bool hold);
 const struct session *session_sub_session(const struct session_sub *sub);
 /* A CLOSED message that says "later" (rate-limited:, too many subscriptions): worth a retry. */
 bool session_closed_transient(const char *msg);

@@ -26,6 +26,7 @@ struct session_sub {
 	bool awaiting_auth;  /* closed with "auth-required:"; sent again once the AUTH is accepted */
 	bool neg;            /* a NIP-77 reconciliation (NEG-OPEN), not a REQ */
 	bool neg_answered;   /* the relay has sent a NEG-MSG for it */
+	bool held;           /* its owner asked to stop reading for a while (session_sub_hold) */
 	LIST_ENTRY(session_sub) link;
 };
 
@@ -59,6 +60,7 @@ struct session {
 	struct idmap *by_id;
 	LIST_HEAD(, session_sub) subs;
 	unsigned n_subs;
+	unsigned holds; /* subscriptions holding reading */
 
 	struct session_counters c;
 	struct ws_counters wc; /* connections that ended, summed */

@@ -32,6 +32,11 @@
 #define RETRY_MAX_MS 30000
 #define PAGE_TIMEOUT_MS 30000
 #define LARGE_WINDOW_S (2 * 86400)
+/* Backpressure: a page with this many events out for verification stops reading from its
+ * session until it is back under HOLD_LOW, so a relay faster than verification (or one that
+ * ignores "limit") fills its own send buffer, not our memory. */
+#define HOLD_HIGH 1000
+#define HOLD_LOW 250
 
 struct sync_relay;
 
@@ -48,6 +53,7 @@ struct slice {
 	unsigned count, pending;
 	int64_t oldest;
 	bool eose;
+	bool held; /* reading of its session is held (HOLD_HIGH) */
 	unsigned retries;
 	struct event *timer; /* retry delay, or page timeout while active */
 };
@@ -262,8 +268,9 @@ static void stop_slice(struct slice *sl)
 {
 	evtimer_del(sl->timer);
 	if (sl->sub)
-		relay_unsubscribe(sl->sub);
+		relay_unsubscribe(sl->sub); /* which releases its hold */
 	sl->sub = NULL;
+	sl->held = false;
 	sl->active = false;
 	sl->gen++;
 }
@@ -354,6 +361,7 @@ static void page_finished(struct slice *sl)
 	sr->pages++;
 	sl->active = false;
 	sl->sub = NULL;
+	sl->held = false;
 	sl->retries = 0;
 	evtimer_del(sl->timer);
 	if (sl->count == 0) {
@@ -406,7 +414,13 @@ static void verified(void *arg, const struct event_error *err)
 		} else {
 			sr->duplicates++;
 		}
-		if (!sr->done && --sl->pending == 0 && sl->eose)
+		--sl->pending;
+		if (sl->held && sl->pending <= HOLD_LOW) {
+			if (sl->sub)
+				session_sub_hold(sl->sub, false);
+			sl->held = false;
+		}
+		if (!sr->done && sl->pending == 0 && sl->eose)
 			page_finished(sl);
 	}
 	event_clear(&se->ev);
@@ -449,6 +463,10 @@ static void on_event(void *arg, json_t *obj)
 	se->gen = sl->gen;
 	sl->pending++;
 	sr->run->in_verify++;
+	if (!sl->held && sl->sub && sl->pending >= HOLD_HIGH) {
+		session_sub_hold(sl->sub, true);
+		sl->held = true;
+	}
 	if (verifier_submit(sr->run->S->env.verifier, &se->ev, verified, se) < 0) {
 		sr->run->in_verify--;
 		sl->pending--;
@@ -469,6 +487,7 @@ static void on_eose(void *arg)
 	if (sl->sub)
 		relay_unsubscribe(sl->sub);
 	sl->sub = NULL;
+	sl->held = false;
 	if (sl->pending == 0)
 		page_finished(sl);
 }
@@ -478,6 +497,7 @@ static void on_closed(void *arg, const char *msg)
 	struct slice *sl = arg;
 
 	sl->sub = NULL; /* the subscription is already gone */
+	sl->held = false;
 	if (session_closed_transient(msg))
 		retry_page(sl, msg);
 	else
@@ -489,6 +509,7 @@ static void on_lost(void *arg)
 	struct slice *sl = arg;
 
 	sl->sub = NULL;
+	sl->held = false;
 	retry_page(sl, "the session went away");
 }
 

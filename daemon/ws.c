@@ -696,6 +696,16 @@ void ws_close(struct ws *w, uint16_t code, const char *why)
 	evtimer_add(w->timer, &tv);
 }
 
+void ws_hold_input(struct ws *w, bool hold)
+{
+	if (!w->bev || w->state != WS_OPEN)
+		return;
+	if (hold)
+		bufferevent_disable(w->bev, EV_READ);
+	else
+		bufferevent_enable(w->bev, EV_READ);
+}
+
 bool ws_is_open(const struct ws *w)
 {
 	return w->state == WS_OPEN;

@@ -61,6 +61,9 @@ int ws_send_text(struct ws *w, const char *text, size_t len);
  * answers, or after a bounded wait. */
 void ws_close(struct ws *w, uint16_t code, const char *why);
 bool ws_is_open(const struct ws *w);
+/* Stops (hold) or resumes reading from the socket: the peer then waits on TCP's flow
+ * control. What was read already is still handed up. */
+void ws_hold_input(struct ws *w, bool hold);
 /* The last ping's round trip in ms; < 0 until one came back. */
 double ws_rtt_ms(const struct ws *w);
 /* This connection's counters so far. */

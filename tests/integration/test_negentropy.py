@@ -289,3 +289,32 @@ def test_daemon_against_our_responder(daemon_factory):
     finally:
         relay.terminate()
         relay.wait(10)
+
+
+def test_a_relay_faster_than_verification_is_held_back(daemon_factory):
+    """A relay that ignores "limit" and sends everything at once: the sync stops reading from
+    the session while 1,000 events wait for verification, so memory stays flat."""
+    import pytest
+    from conftest import rss_anon_kib
+    if os.environ.get("RELAYPOOL_SANITIZED") == "1":
+        pytest.skip("ASan's quarantine holds freed memory: RSS says nothing there")
+    relay, port = start_fast_relay("--serve", "50000", "--ignore-limit")
+    try:
+        d = start_daemon(daemon_factory, {"f": f"ws://127.0.0.1:{port}"}, pool={"sessions": 1},
+                         daemon={"verify_threads": 1})
+        wait_ready(d, "f")
+        before = rss_anon_kib(d.proc.pid)
+        res, _ = sync(d, "--relay", "f", "--filter", '{"kinds":[1]}', "--method", "req")
+        assert res["status"] == "ok" and res["new"] == 50000
+        peak = int(next(line.split()[1] for line in open(f"/proc/{d.proc.pid}/status") if line.startswith("VmHWM:")))
+        # Measured here: held back, anonymous memory grows ~19 MiB (SQLite's cache, malloc's
+        # arenas) and the peak is ~31 MiB, as with a relay that pages; without the hold,
+        # +80 MiB and a 93 MiB peak.
+        assert rss_anon_kib(d.proc.pid) - before < 40 * 1024
+        assert peak < 56 * 1024, peak
+        r = d.request({"id": "r", "op": "relays"})["result"]["relays"][0]
+        assert sum(s["counters"]["pong_timeouts"] for s in r["sessions"]) == 0
+        assert d.stop() == 0
+    finally:
+        relay.terminate()
+        relay.wait(10)
