@@ -29,7 +29,7 @@ struct cache {
 	size_t n_ids;
 	unsigned long long ids_failures;
 
-	sqlite3_stmt *find_event, *find_addr, *insert_event, *insert_tag, *delete_event, *delete_tags, *delete_seen,
+	sqlite3_stmt *find_json, *find_event, *find_addr, *insert_event, *insert_tag, *delete_event, *delete_tags, *delete_seen,
 		*mark, *relay_get, *relay_insert, *cursor_get, *cursor_set;
 };
 
@@ -46,6 +46,7 @@ static int prepare_all(struct cache *c)
 	struct db *db = c->db;
 
 	return db_prepare(db, &c->find_event, "SELECT rid FROM events WHERE id = ?1") ||
+	       db_prepare(db, &c->find_json, "SELECT json FROM events WHERE id = ?1") ||
 	       db_prepare(db, &c->find_addr,
 			  "SELECT rid, created_at, id FROM events WHERE pubkey = ?1 AND kind = ?2 AND dtag = ?3") ||
 	       db_prepare(db, &c->insert_event,
@@ -95,7 +96,7 @@ void cache_free(struct cache *c)
 {
 	if (!c)
 		return;
-	sqlite3_stmt *stmts[] = { c->find_event, c->find_addr, c->insert_event, c->insert_tag, c->delete_event,
+	sqlite3_stmt *stmts[] = { c->find_json, c->find_event, c->find_addr, c->insert_event, c->insert_tag, c->delete_event,
 				  c->delete_tags, c->delete_seen, c->mark, c->relay_get, c->relay_insert,
 				  c->cursor_get, c->cursor_set };
 	for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
@@ -168,6 +169,29 @@ int cache_mark(struct cache *c, const uint8_t id[32], int64_t relay, int flags)
 		return db_err(c, "marking an event");
 	db_wrote(c->db, 1);
 	return 0;
+}
+
+int cache_known(struct cache *c, const struct nostr_event *ev)
+{
+	sqlite3_stmt *st = db_use(c->find_json);
+	char needle[8 + 128 + 2] = "\"sig\":\"";
+	const char *json;
+	int r;
+
+	sqlite3_bind_blob(st, 1, ev->id, 32, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		return 0;
+	if (r != SQLITE_ROW)
+		return db_err(c, "looking an event up");
+	json = (const char *)sqlite3_column_text(st, 0);
+	if (!json)
+		return 0;
+	/* The stored text is our canonical serialization: the signature appears exactly so. */
+	hex_encode(ev->sig, 64, needle + 7);
+	needle[7 + 128] = '"';
+	needle[7 + 128 + 1] = '\0';
+	return strstr(json, needle) ? 1 : 0;
 }
 
 int cache_get_cursor(struct cache *c, int64_t relay, const char *filter_key, int64_t *until)

@@ -38,6 +38,10 @@ int cache_store_event_held(struct cache *c, const struct nostr_event *ev, int64_
 enum { CACHE_SEEN = 1, CACHE_DELIVERED = 2 };
 int cache_mark(struct cache *c, const uint8_t id[32], int64_t relay, int flags);
 
+/* 1 if the cache holds this very event (same id and same signature: verified when it was
+ * stored, so it needs no verification again), 0 if not, < 0 on error. */
+int cache_known(struct cache *c, const struct nostr_event *ev);
+
 /* The numeric id of a relay URL (created on first use). */
 int cache_relay_id(struct cache *c, const char *url, int64_t *id);
 

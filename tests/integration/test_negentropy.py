@@ -318,3 +318,31 @@ def test_a_relay_faster_than_verification_is_held_back(daemon_factory):
     finally:
         relay.terminate()
         relay.wait(10)
+
+
+def test_a_known_event_is_not_verified_again_but_a_forged_signature_is_caught(fault_factory, daemon_factory,
+                                                                             tmp_path):
+    evs = gen_events(20, seed="known").splitlines()
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(evs) + "\n")
+    forged = [json.loads(line) for line in evs]
+    # Same id (the id does not cover the signature), another valid-looking signature.
+    # (the newest: REQ pages repeat their oldest second, and it would be verified twice)
+    forged[19]["sig"] = ("%0128x" % (int(forged[19]["sig"], 16) ^ 1))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(json.dumps(e) for e in forged) + "\n")
+    a = fault_factory("--serve", str(good), name="a")
+    b = fault_factory("--serve", str(bad), name="b")
+    d = start_daemon(daemon_factory, {"a": a.url, "b": b.url})
+    wait_ready(d, "a")
+    wait_ready(d, "b")
+    res, _ = sync(d, "--relay", "a", "--filter", "{}", "--method", "req")
+    assert res["new"] == 20 and res["invalid"] == 0
+    res, _ = sync(d, "--relay", "b", "--filter", "{}", "--method", "req")
+    # 19 known to the cache (no verification), the forged one verified and dropped.
+    assert res["invalid"] == 1 and res["new"] == 0 and res["duplicates"] == res["received"] - 1, res
+    assert f"{res['received'] - 1} known to the cache, not verified again" in d.logtext()
+    # The cache keeps the event with its real signature.
+    r = ctl("query", json.dumps({"ids": [forged[19]["id"]]}), socket_path=d.socket)
+    assert [json.loads(line)["sig"] for line in r.stdout.splitlines()] == [json.loads(evs[19])["sig"]]
+    assert d.stop() == 0
