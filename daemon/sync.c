@@ -67,6 +67,7 @@ struct sync_relay {
 	char *key; /* filter_key: the cursor's name */
 	int64_t window_since, window_until;
 	int64_t req_since; /* where REQ pagination starts (cursor - overlap, or --since) */
+	int64_t cursor;    /* the saved cursor when the sync began (0: none) */
 	struct negsync *ns; /* the NIP-77 reconciliation while it runs */
 	bool negentropy;    /* this relay was (or is being) reconciled by NIP-77 */
 	char fallback[400]; /* why NIP-77 was not used or given up ("" if it was not tried) */
@@ -463,8 +464,10 @@ static void on_event(void *arg, json_t *obj)
 		return;
 	}
 	/* Verification once: an event the cache holds with the same signature was verified when
-	 * it was stored (a re-sync's overlap, a window synced again). */
-	if (cache_known(sr->run->S->env.cache, &se->ev) == 1) {
+	 * it was stored (a re-sync's overlap, a window synced again). Asked only below the
+	 * cursor, where the cache is likely to have it: above it, a lookup that misses would
+	 * cost reading the id index for nothing. */
+	if (se->ev.created_at <= sr->cursor && cache_known(sr->run->S->env.cache, &se->ev) == 1) {
 		sr->duplicates++;
 		sr->known++;
 		if (cache_mark(sr->run->S->env.cache, se->ev.id, sr->relay_id, CACHE_SEEN) < 0)
@@ -783,6 +786,7 @@ static int target_begin(struct sync_relay *sr)
 		full_since = json_integer_value(fs);
 	sr->window_until = fu && json_integer_value(fu) < now ? json_integer_value(fu) : now;
 	srlog(sr, LOG_INFO, "cursor %lld", (long long)cursor);
+	sr->cursor = cursor;
 	support = relay_supports_nip(r, 77);
 	if (run->method == SYNC_REQ) {
 		req_begin(sr);
