@@ -28,6 +28,7 @@ struct batch {
 	struct session_sub *sub;
 	char sub_id[32];
 	json_t *filter; /* {"ids": [...], "limit": n}: what the relay may send */
+	uint8_t (*ids)[32]; /* the same ids, sorted: an event's id is looked up, not compared 500 times */
 	size_t n;       /* ids asked for */
 	unsigned got, pending;
 	uint64_t gen; /* bumps when the batch ends: late verifications are not its own */
@@ -63,12 +64,18 @@ struct fetched {
 
 static unsigned long long counter;
 
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
 static void release(struct idfetch *f)
 {
 	if (f->in_verify || f->depth)
 		return;
 	for (unsigned i = 0; i < PARALLEL; i++) {
 		json_decref(f->b[i].filter);
+		free(f->b[i].ids);
 		if (f->b[i].timer)
 			event_free(f->b[i].timer);
 	}
@@ -105,6 +112,8 @@ static void stop_batch(struct batch *b)
 	b->gen++;
 	json_decref(b->filter);
 	b->filter = NULL;
+	free(b->ids);
+	b->ids = NULL;
 }
 
 static void fail(struct idfetch *f, bool unreachable, const char *fmt, ...) _printf_(3, 4);
@@ -242,7 +251,8 @@ static void on_event(void *arg, json_t *obj)
 		free(fe);
 		goto out;
 	}
-	if (!filter_match(b->filter, &fe->ev) || !filter_match(f->filter, &fe->ev) || fe->ev.created_at < f->since ||
+	if (!bsearch(fe->ev.id, b->ids, b->n, 32, id_cmp) || !filter_match(f->filter, &fe->ev) ||
+	    fe->ev.created_at < f->since ||
 	    fe->ev.created_at > f->until) {
 		f->stats.invalid++;
 		log_limited(&f->ll, LOG_INFO, (&(const struct log_fields){ .relay = f->name }), "sync by id: ",
@@ -351,6 +361,15 @@ void idfetch_pump(struct idfetch *f)
 			json_array_append_new(ids, json_string(hex));
 		}
 		b->filter = json_pack("{s:o, s:I}", "ids", ids, "limit", (json_int_t)n);
+		b->ids = malloc(n * 32);
+		if (!b->ids) {
+			json_decref(b->filter);
+			b->filter = NULL;
+			fail(f, false, "out of memory");
+			return;
+		}
+		memcpy(b->ids, f->q[f->head], n * 32);
+		qsort(b->ids, n, 32, id_cmp);
 		filters = json_pack("[O]", b->filter);
 		snprintf(b->sub_id, sizeof(b->sub_id), "rp-ids-%llu", ++counter);
 		b->active = true;
@@ -363,6 +382,8 @@ void idfetch_pump(struct idfetch *f)
 			b->active = false;
 			json_decref(b->filter);
 			b->filter = NULL;
+			free(b->ids);
+			b->ids = NULL;
 			if (e != -EAGAIN)
 				fail(f, false, "cannot send a REQ by ids");
 			else if (relay_draining(f->relay))
