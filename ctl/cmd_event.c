@@ -33,17 +33,12 @@ static bool blank(const char *s, size_t n)
 
 static void report(struct ctl *ctl, size_t lineno, const struct nostr_event *ev, const struct event_error *err)
 {
-	if (ctl->json) {
-		json_t *o = err ? json_pack("{s:I, s:b, s:s, s:s}", "line", (json_int_t)lineno, "ok", 0, "reason",
-					    event_err_code(err->code), "message", err->message)
-				: json_pack("{s:I, s:b, s:s}", "line", (json_int_t)lineno, "ok", 1, "id", ev->id_hex);
-		output_json_line(o);
-		json_decref(o);
-	} else if (err) {
-		printf("line %zu: invalid: %s: %s\n", lineno, event_err_code(err->code), err->message);
-	} else {
-		printf("ok %s\n", ev->id_hex);
-	}
+	json_t *o = err ? json_pack("{s:I, s:b, s:s, s:s}", "line", (json_int_t)lineno, "ok", 0, "reason",
+				    event_err_code(err->code), "message", err->message)
+			: json_pack("{s:I, s:b, s:s}", "line", (json_int_t)lineno, "ok", 1, "id", ev->id_hex);
+
+	ctl->out->verify(o);
+	json_decref(o);
 }
 
 static int run_verify(struct ctl *ctl, int argc, char **argv)
@@ -83,7 +78,7 @@ static int run_verify(struct ctl *ctl, int argc, char **argv)
 	free(line);
 	if (in != stdin)
 		fclose(in);
-	if (!ctl->json)
+	if (!ctl->json && !ctl->quiet)
 		fprintf(stderr, "%zu valid, %zu invalid\n", good, bad);
 	return bad ? RP_EXIT_FAILED : RP_EXIT_OK;
 }

@@ -59,7 +59,7 @@ static void show(struct ctl *ctl, json_t *msg, json_t *item)
 	} else if ((v = json_object_get(item, "eose"))) {
 		size_t i;
 		json_t *rel;
-		if (!isatty(STDERR_FILENO))
+		if (!isatty(STDERR_FILENO) || ctl->quiet)
 			return;
 		fprintf(stderr, "-- stored events end here (%lld from the cache)", (long long)json_integer_value(json_object_get(v, "cached")));
 		json_array_foreach(json_object_get(v, "relays"), i, rel)
@@ -205,46 +205,6 @@ static int run_subscribe(struct ctl *ctl, int argc, char **argv)
 
 /* ---- subscriptions ------------------------------------------------------------------------ */
 
-static void subscriptions_text(const json_t *res)
-{
-	json_t *feeds = json_object_get(res, "feeds"), *subs = json_object_get(res, "subscribers"), *v;
-	size_t i;
-
-	printf("%zu relay REQs, %zu local subscribers\n", json_array_size(feeds), json_array_size(subs));
-	if (json_array_size(feeds)) {
-		printf("%-16s %-14s %-8s %7s %5s %10s %10s %10s  %s\n", "RELAY", "REQ", "STATE", "SESSION", "SUBS",
-		       "EVENTS_IN", "DELIVERED", "DUPLICATES", "FILTERS");
-		json_array_foreach(feeds, i, v) {
-			char *flt = json_dumps(json_object_get(v, "filters"), JSON_COMPACT);
-			json_t *sess = json_object_get(v, "session");
-			char sbuf[16];
-			snprintf(sbuf, sizeof(sbuf), "%lld", (long long)json_integer_value(sess));
-			printf("%-16s %-14s %-8s %7s %5lld %10lld %10lld %10lld  %.60s\n",
-			       json_string_value(json_object_get(v, "relay")), json_string_value(json_object_get(v, "req")),
-			       json_string_value(json_object_get(v, "state")), json_is_integer(sess) ? sbuf : "-",
-			       (long long)json_integer_value(json_object_get(v, "subscribers")),
-			       (long long)json_integer_value(json_object_get(v, "events_in")),
-			       (long long)json_integer_value(json_object_get(v, "delivered")),
-			       (long long)json_integer_value(json_object_get(v, "duplicates")), flt ? flt : "");
-			free(flt);
-		}
-	}
-	if (json_array_size(subs)) {
-		printf("\n%-8s %-10s %-10s %10s %10s %10s %8s\n", "PID", "ID", "STATE", "CACHED", "DELIVERED", "DROPPED",
-		       "RELAYS");
-		json_array_foreach(subs, i, v) {
-			char *id = json_dumps(json_object_get(v, "id"), JSON_COMPACT | JSON_ENCODE_ANY);
-			printf("%-8lld %-10s %-10s %10lld %10lld %10lld %8zu\n",
-			       (long long)json_integer_value(json_object_get(v, "pid")), id ? id : "null",
-			       json_string_value(json_object_get(v, "state")),
-			       (long long)json_integer_value(json_object_get(v, "cached")),
-			       (long long)json_integer_value(json_object_get(v, "delivered")),
-			       (long long)json_integer_value(json_object_get(v, "dropped")),
-			       json_array_size(json_object_get(v, "relays")));
-			free(id);
-		}
-	}
-}
 
 static int run_subscriptions(struct ctl *ctl, int argc, char **argv)
 {
@@ -261,10 +221,8 @@ static int run_subscriptions(struct ctl *ctl, int argc, char **argv)
 	if (!reply_ok(reply)) {
 		ctl->out->error(reply);
 		r = RP_EXIT_FAILED;
-	} else if (ctl->json) {
-		output_json_line(reply);
 	} else {
-		subscriptions_text(json_object_get(reply, RP_F_RESULT));
+		ctl->out->subscriptions(reply);
 	}
 	json_decref(reply);
 	return r;

@@ -410,6 +410,64 @@ static void text_trace_item(const json_t *item)
 	printf("\n");
 }
 
+static void text_subscriptions(const json_t *reply)
+{
+	const json_t *res = json_object_get(reply, RP_F_RESULT);
+	const json_t *feeds = json_object_get(res, "feeds"), *subs = json_object_get(res, "subscribers");
+	json_t *v;
+	size_t i;
+
+	printf("%zu relay REQs, %zu local subscribers\n", json_array_size(feeds), json_array_size(subs));
+	if (json_array_size(feeds)) {
+		printf("%-16s %-14s %-8s %7s %5s %10s %10s %10s  %s\n", "RELAY", "REQ", "STATE", "SESSION", "SUBS",
+		       "EVENTS_IN", "DELIVERED", "DUPLICATES", "FILTERS");
+		json_array_foreach(feeds, i, v) {
+			char *flt = json_dumps(json_object_get(v, "filters"), JSON_COMPACT);
+			json_t *sess = json_object_get(v, "session");
+			char sbuf[16];
+			snprintf(sbuf, sizeof(sbuf), "%lld", (long long)json_integer_value(sess));
+			printf("%-16s %-14s %-8s %7s %5lld %10lld %10lld %10lld  %.60s\n",
+			       json_string_value(json_object_get(v, "relay")), json_string_value(json_object_get(v, "req")),
+			       json_string_value(json_object_get(v, "state")), json_is_integer(sess) ? sbuf : "-",
+			       (long long)json_integer_value(json_object_get(v, "subscribers")),
+			       (long long)json_integer_value(json_object_get(v, "events_in")),
+			       (long long)json_integer_value(json_object_get(v, "delivered")),
+			       (long long)json_integer_value(json_object_get(v, "duplicates")), flt ? flt : "");
+			free(flt);
+		}
+	}
+	if (json_array_size(subs)) {
+		printf("\n%-8s %-10s %-10s %10s %10s %10s %8s\n", "PID", "ID", "STATE", "CACHED", "DELIVERED", "DROPPED",
+		       "RELAYS");
+		json_array_foreach(subs, i, v) {
+			char *id = json_dumps(json_object_get(v, "id"), JSON_COMPACT | JSON_ENCODE_ANY);
+			printf("%-8lld %-10s %-10s %10lld %10lld %10lld %8zu\n",
+			       (long long)json_integer_value(json_object_get(v, "pid")), id ? id : "null",
+			       json_string_value(json_object_get(v, "state")),
+			       (long long)json_integer_value(json_object_get(v, "cached")),
+			       (long long)json_integer_value(json_object_get(v, "delivered")),
+			       (long long)json_integer_value(json_object_get(v, "dropped")),
+			       json_array_size(json_object_get(v, "relays")));
+			free(id);
+		}
+	}
+}
+
+/* verify: one line's result, {"line", "ok", "id"} or {"line", "ok": false, "reason", "message"} */
+static void text_verify(const json_t *r)
+{
+	if (json_is_true(json_object_get(r, "ok")))
+		printf("ok %s\n", str(r, "id"));
+	else
+		printf("line %lld: invalid: %s: %s\n", num(r, "line"), str(r, "reason"), str(r, "message"));
+}
+
+static void quiet_verify(const json_t *r)
+{
+	if (!json_is_true(json_object_get(r, "ok")))
+		text_verify(r);
+}
+
 const struct output output_quiet = {
 	.error = text_error,
 	.status = text_status,
@@ -422,6 +480,8 @@ const struct output output_quiet = {
 	.outbox_changed = quiet_outbox_changed,
 	.stats = text_stats,
 	.trace_item = text_trace_item,
+	.subscriptions = text_subscriptions,
+	.verify = quiet_verify,
 };
 
 const struct output output_text = {
@@ -436,6 +496,8 @@ const struct output output_text = {
 	.outbox_changed = text_outbox_changed,
 	.stats = text_stats,
 	.trace_item = text_trace_item,
+	.subscriptions = text_subscriptions,
+	.verify = text_verify,
 };
 
 /* ---- JSON ----------------------------------------------------------------------------- */
@@ -471,6 +533,8 @@ const struct output output_json = {
 	.outbox_changed = json_reply,
 	.stats = json_reply,
 	.trace_item = json_item,
+	.subscriptions = json_reply,
+	.verify = json_item,
 	.error = json_reply,
 	.status = json_reply,
 	.reload = json_reply,

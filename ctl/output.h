@@ -22,6 +22,10 @@ struct output {
 	void (*stats)(const json_t *reply);
 	/* one item of the trace stream */
 	void (*trace_item)(const json_t *item);
+	void (*subscriptions)(const json_t *reply);
+	/* verify: one line's result, {"line", "ok": true, "id"} or {"line", "ok": false, "reason",
+	 * "message"} (what --json prints) */
+	void (*verify)(const json_t *result);
 };
 
 extern const struct output output_text;

@@ -197,3 +197,19 @@ def test_sync_timeout_stops_waiting(fault_factory, daemon_factory):
     # The daemon is fine and answers.
     assert ctl("status", socket_path=d.socket).returncode == 0
     assert d.stop() == 0
+
+
+def test_quiet_verify_prints_only_the_invalid(tmp_path):
+    from conftest import gen_events
+    evs = gen_events(3, seed="qv").splitlines()
+    bad = json.loads(evs[1])
+    bad["content"] = "x"
+    f = tmp_path / "e.jsonl"
+    f.write_text("\n".join([evs[0], json.dumps(bad), evs[2]]) + "\n")
+    r = ctl("verify", str(f))
+    assert r.returncode == 1 and len(r.stdout.splitlines()) == 3 and "2 valid, 1 invalid" in r.stderr
+    r = ctl("-q", "verify", str(f))
+    assert r.returncode == 1 and r.stdout.startswith("line 2: invalid: id_mismatch") and r.stderr == ""
+    assert len(r.stdout.splitlines()) == 1
+    r = ctl("--json", "verify", str(f))
+    assert [json.loads(x)["ok"] for x in r.stdout.splitlines()] == [True, False, True]
