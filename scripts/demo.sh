@@ -75,14 +75,17 @@ step "relaypoolctl relays"
 step "relaypoolctl stats: the daemon's own measure of its parallelism, and what limits it"
 "$ctl" stats
 
-step "another client writes 300 events straight to the relay; relaypoolctl sync --group demo fetches them"
+step "another client writes 300 events straight to the relay; relaypoolctl sync --group demo fetches them (NIP-77 negentropy: the test relay speaks it)"
 node tests/relay/tools.js gen 300 --seed demo-elsewhere --tag t=relaypool-demo --since "$(( $(date +%s) - 600 ))" \
   > "$work/elsewhere.jsonl"
 node tests/relay/tools.js pub "ws://127.0.0.1:$port" "$work/elsewhere.jsonl"
 "$ctl" sync --group demo
 
-step "relaypoolctl sync again: only what is new since the cursor"
+step "relaypoolctl sync again: the sets are equal, only fingerprints cross"
 "$ctl" sync --group demo
+
+step "the same by REQ pagination (--method req): only what is new since the cursor"
+"$ctl" sync --group demo --method req
 
 step "relaypoolctl query '{\"#t\": [\"relaypool-demo\"]}' --limit 3"
 "$ctl" query '{"#t": ["relaypool-demo"]}' --limit 3
