@@ -43,7 +43,9 @@ struct subscriber {
 	struct request *r;
 	bool live, eose_sent;
 	struct idset *seen;
-	sqlite3_stmt *replay; /* while replaying */
+	sqlite3_stmt *replay; /* while replaying (or waiting to) */
+	bool replaying;       /* its replay has started: a client's replays run one at a time */
+	unsigned long long seq; /* arrival order, for the client's next replay */
 	struct event *step;
 	unsigned long long cached, delivered, duplicates, dropped, unreported;
 	uint64_t started_us;
@@ -68,11 +70,43 @@ static json_t *counters(const struct subscriber *s)
 			 (json_int_t)s->dropped, "duration_ms", (json_int_t)((clock_now_us() - s->started_us) / 1000));
 }
 
+static unsigned long long sub_seq;
+
+/* A client's replays run one at a time, in arrival order (as its queries do): a client
+ * that subscribes many times at once holds one statement's sort state, not one per
+ * subscription. Live events flow to every subscription meanwhile. */
+static bool replay_busy(const struct subscriber *s)
+{
+	const struct subscriber *o;
+
+	LIST_FOREACH(o, &s->L->subs, link)
+		if (o != s && o->replaying && request_same_client(o->r, s->r))
+			return true;
+	return false;
+}
+
+/* After s's replay ended: the same client's next waiting replay starts. */
+static void replay_next(const struct subscriber *s)
+{
+	struct subscriber *o, *pick = NULL;
+	struct timeval now = { 0, 0 };
+
+	LIST_FOREACH(o, &s->L->subs, link)
+		if (o != s && o->replay && !o->replaying && request_same_client(o->r, s->r) && (!pick || o->seq < pick->seq))
+			pick = o;
+	if (pick) {
+		pick->replaying = true;
+		evtimer_add(pick->step, &now);
+	}
+}
+
 /* Frees s; its request must be answered already. */
 static void sub_free(struct subscriber *s)
 {
 	struct live *L = s->L;
 
+	if (s->replaying)
+		replay_next(s);
 	for (size_t i = 0; i < s->n; i++) {
 		feed_detach(&s->t[i].tap);
 		free(s->t[i].name);
@@ -189,6 +223,8 @@ static void replay_step(evutil_socket_t fd, short what, void *arg)
 	}
 	sqlite3_finalize(s->replay);
 	s->replay = NULL;
+	s->replaying = false;
+	replay_next(s);
 	if (r < 0) {
 		end_fail(s, RP_ERR_INTERNAL, "the cache replay failed");
 		return;
@@ -323,10 +359,13 @@ void live_subscribe(struct live *L, struct request *r, struct relay **relays, si
 	}
 	L->gone.started++;
 	request_on_detach(r, on_detach, s);
-	if (s->replay)
+	s->seq = ++sub_seq;
+	if (s->replay && !replay_busy(s)) {
+		s->replaying = true;
 		replay_step(-1, 0, s); /* the first step at once: the cache comes first */
-	else
+	} else if (!s->replay) {
 		check_eose(s);
+	} /* else the client's earlier replay is running: replay_next starts this one */
 }
 
 int live_unsubscribe(struct live *L, const struct request *asker, const json_t *id)
@@ -416,7 +455,7 @@ json_t *live_json(const struct live *L)
 		json_object_set_new(o, "id", json_deep_copy(request_id(s->r)));
 		json_object_set_new(o, "pid", json_integer(request_peer(s->r)->pid));
 		json_object_set_new(o, "relays", rel);
-		json_object_set_new(o, "state", json_string(s->replay ? "replaying" : s->eose_sent ? "live" : "history"));
+		json_object_set_new(o, "state", json_string(s->replay ? (s->replaying ? "replaying" : "waiting") : s->eose_sent ? "live" : "history"));
 		json_object_set_new(o, "remembered_ids", json_integer((json_int_t)idset_size(s->seen)));
 		json_array_append_new(subs, o);
 	}

@@ -433,3 +433,31 @@ def test_a_relay_removed_by_reload_closes_its_part(relay_factory, daemon_factory
     both.close()
     other.close()
     assert d.stop() == 0
+
+
+def test_one_clients_replays_run_one_at_a_time(relay_factory, daemon_factory, tmp_path):
+    """Two subscriptions pipelined on one connection over a cache of 1,000 matching events:
+    the second's replay starts after the first's ends (in order), and both get every event."""
+    relay = relay_factory("r").start()
+    evs = gen_events(1000, seed="replays", tags=("t=replays",))
+    pub_to_relay(relay.url, write_events(str(tmp_path / "e.jsonl"), evs))
+    d = start_daemon(daemon_factory, {"r": relay.url})
+    r = ctl("sync", "--relay", "r", "--filter", '{"#t":["replays"]}', socket_path=d.socket, timeout=300)
+    assert r.returncode == 0, r.stderr
+    c = Conn(d.socket, timeout=60)
+    for sid in ("a", "b"):
+        c.send({"id": sid, "op": "subscribe", "filter": {"#t": ["replays"]}, "live": False})
+    order, finals = [], {}
+    while len(finals) < 2:
+        m = c.recv()
+        assert m is not None
+        if "item" in m and "event" in m["item"]:
+            order.append(m["id"])
+        elif "item" not in m:
+            finals[m["id"]] = m
+    c.close()
+    assert order.count("a") == 1000 and order.count("b") == 1000
+    # All of a's cached events, then all of b's: never interleaved.
+    assert order == ["a"] * 1000 + ["b"] * 1000
+    assert finals["a"]["ok"] and finals["b"]["ok"]
+    assert d.stop() == 0
