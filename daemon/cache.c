@@ -531,11 +531,31 @@ static int check_sizes(const json_t *filters, char **why)
 	return 0;
 }
 
+/* The statement built in q, with limit bound to its last "?": 0, or < 0 with *why. */
+static int prepare_limited(struct cache *c, struct sql *q, long long limit, sqlite3_stmt **out, char **why,
+			   const char *what)
+{
+	json_t *lim = json_integer(limit);
+
+	bind_later(q, "i", lim);
+	json_decref(lim);
+	if (q->err)
+		return q->err;
+	if (sqlite3_prepare_v2(db_handle(c->db), q->text, -1, out, NULL) != SQLITE_OK)
+		return set_why(why, "%s: %s", what, sqlite3_errmsg(db_handle(c->db)));
+	if (bind_all(*out, q->binds) < 0) {
+		sqlite3_finalize(*out);
+		*out = NULL;
+		return set_why(why, "cannot bind the query's values");
+	}
+	return 0;
+}
+
 int cache_query(struct cache *c, const json_t *filters, long long limit, sqlite3_stmt **out, char **why)
 {
 	struct sql q = { .binds = json_array() };
 	size_t i;
-	json_t *f, *lim;
+	json_t *f;
 	int r = -EINVAL;
 
 	*why = NULL;
@@ -553,26 +573,7 @@ int cache_query(struct cache *c, const json_t *filters, long long limit, sqlite3
 		filter_sql(&q, f);
 	}
 	sql_add(&q, ") ORDER BY created_at DESC, id ASC LIMIT ?) AS k");
-	lim = json_integer(limit);
-	bind_later(&q, "i", lim);
-	json_decref(lim);
-	if (q.err) {
-		r = q.err;
-		goto done;
-	}
-	if (sqlite3_prepare_v2(db_handle(c->db), q.text, -1, out, NULL) != SQLITE_OK) {
-		set_why(why, "cannot run the query: %s", sqlite3_errmsg(db_handle(c->db)));
-		r = -EIO;
-		goto done;
-	}
-	if (bind_all(*out, q.binds) < 0) {
-		sqlite3_finalize(*out);
-		*out = NULL;
-		set_why(why, "cannot bind the query's values");
-		r = -EIO;
-		goto done;
-	}
-	r = 0;
+	r = prepare_limited(c, &q, limit, out, why, "cannot run the query");
 done:
 	free(q.text);
 	json_decref(q.binds);
@@ -603,7 +604,7 @@ int cache_query_id(sqlite3_stmt *st, uint8_t id[32])
 int cache_keys(struct cache *c, const json_t *filter, long long limit, sqlite3_stmt **out, char **why)
 {
 	struct sql q = { .binds = json_array() };
-	json_t *arr = json_pack("[O]", filter), *lim;
+	json_t *arr = json_pack("[O]", filter);
 	int r = -EINVAL;
 
 	*why = NULL;
@@ -616,26 +617,7 @@ int cache_keys(struct cache *c, const json_t *filter, long long limit, sqlite3_s
 	sql_add(&q, "SELECT created_at, id FROM events WHERE 1");
 	filter_where(&q, (json_t *)filter);
 	sql_add(&q, " ORDER BY created_at DESC LIMIT ?");
-	lim = json_integer(limit);
-	bind_later(&q, "i", lim);
-	json_decref(lim);
-	if (q.err) {
-		r = q.err;
-		goto done;
-	}
-	if (sqlite3_prepare_v2(db_handle(c->db), q.text, -1, out, NULL) != SQLITE_OK) {
-		set_why(why, "cannot read the cache's keys: %s", sqlite3_errmsg(db_handle(c->db)));
-		r = -EIO;
-		goto done;
-	}
-	if (bind_all(*out, q.binds) < 0) {
-		sqlite3_finalize(*out);
-		*out = NULL;
-		set_why(why, "cannot bind the query's values");
-		r = -EIO;
-		goto done;
-	}
-	r = 0;
+	r = prepare_limited(c, &q, limit, out, why, "cannot read the cache's keys");
 done:
 	json_decref(arr);
 	free(q.text);
